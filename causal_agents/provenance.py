@@ -1,0 +1,148 @@
+"""Provenance inference: who wrote each segment, and so whether it is an intervention.
+
+Gates: ``agent`` (the model being trained wrote it: kept in context, no loss under ``do``),
+``world`` (users, tools, verifiers, teachers, other agents: evidence, supervised),
+``context`` (system prompts, questions framing a stream: never supervised).
+
+Rules, first match wins; each segment records the rule that decided it:
+1. ``provenance-field``: an explicit per-message ``provenance``.
+2. ``self`` / ``other-author``: with ``--self NAME``, a message whose author (``author``,
+   else ``name``) is set is agent-written if the author is a self, else world-written,
+   whatever its role: another agent's or a teacher's action is evidence.
+3. ``role-map`` (``--role-map ROLE=GATE``), then ``role-default`` (ROLE_DEFAULTS).
+4. Anything else is an error naming the role.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from causal_agents.errors import InputError
+from causal_agents.formats.adapters import DEFAULT_TEXT_ROLES, FORMATS, KEY_FIELDS, detect_format, to_messages
+
+GATES = ("agent", "world", "context")
+
+ROLE_DEFAULTS = {
+    # the agent's own actions
+    "assistant": "agent", "gpt": "agent", "agent": "agent", "function_call": "agent",
+    "attempt": "agent", "model": "agent", "ai": "agent",
+    # the world: evidence
+    "user": "world", "human": "world", "tool": "world", "function": "world", "ipython": "world",
+    "observation": "world", "verifier": "world", "oracle": "world", "teacher": "world",
+    # framing: never supervised
+    "system": "context", "developer": "context", "question": "context", "context": "context",
+}
+
+
+@dataclass(frozen=True)
+class TagOptions:
+    selves: tuple[str, ...] = ()
+    role_map: dict = field(default_factory=dict)  # lower-cased role -> gate
+    text_roles: tuple[str, ...] = DEFAULT_TEXT_ROLES
+    format: str | None = None  # None: detect per record
+
+    @staticmethod
+    def build(selves: Iterable[str] = (), role_map: Iterable[str] = (), text_roles: Iterable[str] = (),
+              format: str | None = None) -> "TagOptions":
+        return TagOptions(selves=tuple(selves), role_map=parse_role_map(role_map),
+                          text_roles=tuple(text_roles) or DEFAULT_TEXT_ROLES, format=format)
+
+    def as_dict(self) -> dict:
+        return {"selves": list(self.selves), "role_map": dict(self.role_map),
+                "text_roles": list(self.text_roles), "format": self.format}
+
+
+def parse_role_map(items: Iterable[str]) -> dict:
+    out = {}
+    for item in items:
+        role, sep, gate = item.partition("=")
+        if not sep or not role or gate not in GATES:
+            raise InputError(f"--role-map expects ROLE=GATE with GATE one of {', '.join(GATES)}, got {item!r}")
+        out[role.strip().lower()] = gate
+    return out
+
+
+def gate_of(msg: dict, opts: TagOptions) -> tuple[str, str]:
+    """(gate, rule) for one adapted message."""
+    if msg.get("provenance"):
+        return msg["provenance"], "provenance-field"
+    author = msg.get("author")
+    if opts.selves and author:
+        return ("agent", "self") if author in opts.selves else ("world", "other-author")
+    role = msg["role"].lower()
+    if role in opts.role_map:
+        return opts.role_map[role], "role-map"
+    if role in ROLE_DEFAULTS:
+        return ROLE_DEFAULTS[role], "role-default"
+    raise InputError(f"unknown role {msg['role']!r} (known: {', '.join(sorted(ROLE_DEFAULTS))}; "
+                     f"map it with --role-map {msg['role']}=agent|world|context)", field=f"{msg['field']}.role"
+                     if not msg["field"].startswith("text") else "text")
+
+
+def tag_record(rec: dict, loc: dict, opts: TagOptions) -> dict:
+    """One input record -> one tagged record. Raises InputError (with location) on bad input."""
+    try:
+        fmt = opts.format or detect_format(rec)
+        if fmt not in FORMATS:
+            raise InputError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
+        if fmt == "tagged":
+            return _check_tagged(rec, loc)
+        if KEY_FIELDS[fmt] not in rec:
+            raise InputError(f"--format {fmt} needs this field", field=KEY_FIELDS[fmt])
+        segments = []
+        for m in to_messages(rec, fmt, opts.text_roles):
+            gate, rule = gate_of(m, opts)
+            seg = {"role": m["role"], "author": m["author"], "text": m["text"], "gate": gate, "rule": rule,
+                   "weight": m["weight"]}
+            if m.get("name"):
+                seg["name"] = m["name"]
+            if m.get("tool_call_id"):
+                seg["tool_call_id"] = m["tool_call_id"]
+            segments.append(seg)
+    except InputError as e:
+        raise e.at(loc["file"], loc.get("line", loc.get("row")))
+    rid = rec.get("id")
+    meta = {k: v for k, v in rec.items() if k not in ("id", KEY_FIELDS[fmt], "system", "attempts", "attempt",
+                                                      "verdict", "correction")}
+    return {"id": str(rid) if rid is not None else _default_id(loc), "source": _source(loc), "format": fmt,
+            "segments": segments, "meta": meta}
+
+
+def _default_id(loc: dict) -> str:
+    base = os.path.basename(loc["file"])
+    return f"{base}:{loc['line']}" if "line" in loc else f"{base}:row{loc['row']}"
+
+
+def _source(loc: dict) -> dict:
+    return {"file": loc["file"], "line": loc.get("line"), "row": loc.get("row")}
+
+
+def _check_tagged(rec: dict, loc: dict) -> dict:
+    """Tagging is idempotent: a tagged record passes through, after validation."""
+    segs = rec.get("segments")
+    if not isinstance(segs, list) or not segs:
+        raise InputError("expected a non-empty list of segments", field="segments")
+    for i, s in enumerate(segs):
+        if not isinstance(s, dict):
+            raise InputError("expected an object", field=f"segments[{i}]")
+        if s.get("gate") not in GATES:
+            raise InputError(f"expected gate one of {', '.join(GATES)}, got {s.get('gate')!r}",
+                             field=f"segments[{i}].gate")
+        for k in ("text", "role"):
+            if not isinstance(s.get(k), str):
+                raise InputError(f"expected a string, got {type(s.get(k)).__name__}", field=f"segments[{i}].{k}")
+        s.setdefault("weight", 1)
+        s.setdefault("author", None)
+        s.setdefault("rule", "tagged")
+    out = dict(rec)
+    out.setdefault("id", _default_id(loc))
+    out.setdefault("source", _source(loc))
+    out.setdefault("format", "tagged")
+    meta = out.get("meta")
+    if isinstance(meta, str):  # Parquet stores meta as a JSON string
+        import orjson
+        out["meta"] = orjson.loads(meta) if meta else {}
+    out.setdefault("meta", {})
+    return out

@@ -1,0 +1,71 @@
+"""Root of the `cag` CLI: wires the subcommand modules together and owns the one error
+boundary that maps known exceptions to one line on stderr and an exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from causal_agents.errors import CagError
+
+app = typer.Typer(
+    name="cag",
+    help=(
+        "Train LLM agents the causal way. Tokens the agent wrote are interventions: they stay "
+        "in context but get no loss under --mask do; tokens the world wrote are supervised."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # Each module adds its command(s) to `app`; heavy imports live inside the commands.
+    from causal_agents.cli import tag  # noqa: F401
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 bad input or failed run, 2 usage)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        app(args=args, prog_name="cag", standalone_mode=False)
+        return 0
+    except CagError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return e.exit_code
+    except typer.Exit as e:
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("Error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the boundary: usage errors and crashes
+        code = _usage_exit(e)
+        if code is not None:
+            return code
+        if os.environ.get("CAG_DEBUG"):
+            raise
+        print(f"Error: {type(e).__name__}: {e} (set CAG_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 1
+
+
+def _usage_exit(e: Exception) -> int | None:
+    """typer vendors click; its usage errors carry `exit_code` and know how to show themselves."""
+    show = getattr(e, "show", None)
+    code = getattr(e, "exit_code", None)
+    if show is not None and isinstance(code, int):
+        show(file=sys.stderr)
+        return code
+    if type(e).__name__ == "Abort":
+        print("Aborted!", file=sys.stderr)
+        return 1
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

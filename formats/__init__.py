@@ -1,0 +1,2 @@
+"""Reading and writing transcripts: JSONL (plain, gzip, stdin) and Parquet, adapters for
+each input format, and the canonical tagged schema."""
