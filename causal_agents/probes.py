@@ -243,3 +243,60 @@ def load_for_probe(path: str, device: str = "auto"):
     except (OSError, ValueError) as e:
         raise CagError(f"cannot load a causal LM from {path!r}: {e}") from e
     return model.to(dev).eval(), tok
+
+
+def model_labels(paths: list[str]) -> list[str]:
+    """Short unique names: the directory's basename, with its parent when basenames collide."""
+    import os
+
+    base = [os.path.basename(os.path.normpath(p)) or p for p in paths]
+    if len(set(base)) == len(base):
+        return base
+    return [os.path.join(os.path.basename(os.path.dirname(os.path.normpath(p))), b) for p, b in zip(paths, base)]
+
+
+def probe_models(paths: list[str], facts: list[Fact], opts: ProbeOptions = ProbeOptions(), device: str = "auto",
+                 labels: list[str] | None = None) -> dict:
+    """Probe each model; returns {"models": {label: {path, summary}}, "facts": [{topic, label: row}]}."""
+    labels = labels or model_labels(paths)
+    out = {"probes": list(opts.probes), "models": {}, "facts": [{"topic": f.topic, "true": f.true, "false": f.false}
+                                                             for f in facts]}
+    for label, path in zip(labels, paths):
+        model, tok = load_for_probe(path, device)
+        res = probe_model(model, tok, facts, opts)
+        out["models"][label] = {"path": path, "summary": res["summary"]}
+        for row, r in zip(out["facts"], res["facts"]):
+            row[label] = {k: v for k, v in r.items() if k != "topic"}
+        del model
+    return out
+
+
+def plot_margins(result: dict, path: str) -> None:
+    """Per-fact bar chart of Δ, one bar per model; written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from causal_agents.formats.io import atomic_path
+
+    labels = [m for m in result["models"] if "mean_margin" in result["models"][m]["summary"]]
+    facts = result["facts"]
+    y = np.arange(len(facts))
+    h = 0.8 / max(1, len(labels))
+    fig, ax = plt.subplots(figsize=(9, 0.28 * len(facts) + 1.5))
+    for k, m in enumerate(labels):
+        d = [f[m]["delta"] for f in facts]
+        mean = result["models"][m]["summary"]["mean_margin"]
+        ax.barh(y + (k - (len(labels) - 1) / 2) * h, d, height=h, label=f"{m} (mean Δ {mean:+.3f})")
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(y)
+    ax.set_yticklabels([f["topic"] for f in facts], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("Δ = mean log p(true) − mean log p(false)  (nats/token; < 0 prefers the lie)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)

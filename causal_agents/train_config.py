@@ -80,11 +80,12 @@ class TrainConfig:
         d["lora_targets"] = list(self.lora_targets)
         return d
 
-    def fingerprint(self, data_digest: str) -> str:
-        """What a checkpoint must match to be resumed: everything that changes the weights
-        (not max_steps, save_every, device or threads, which only change when or where)."""
-        skip = {"max_steps", "save_every", "device", "threads"}
+    def fingerprint(self, mode: str, data_digest: str) -> str:
+        """What a checkpoint must match to be resumed: everything that changes this mode's
+        weights (not max_steps, save_every, device, threads or the other modes trained beside it)."""
+        skip = {"max_steps", "save_every", "device", "threads", "modes"}
         d = {k: v for k, v in self.as_dict().items() if k not in skip}
+        d["mode"] = mode
         d["data"] = data_digest
         return hashlib.sha256(orjson.dumps(d, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 

@@ -42,7 +42,19 @@ class Prepared:
     examples: list
     supervised: dict       # mode -> supervised positions (equals `cag stats` for the same options)
     lost: dict             # mode -> supervised tokens lost to --max-length
-    digest: str            # identifies the training data, for resume checks
+    digest: dict           # mode -> digest of the training data and its labels, for resume checks
+    tokens: int = 0        # all positions, before truncation
+    refused: list = None   # ids of transcripts refused for supervising nothing under a trained mode
+
+    def summary_line(self) -> str:
+        parts = [f"{m} supervises {n:,} of {self.tokens:,} positions ({100.0 * n / max(1, self.tokens):.1f}%)"
+                 for m, n in self.supervised.items()]
+        line = "; ".join(parts)
+        if any(self.lost.values()):
+            line += "; truncation loses " + ", ".join(f"{m} {n:,}" for m, n in self.lost.items())
+        if self.refused:
+            line += f"; refused {len(self.refused)} transcript(s) that supervise nothing (e.g. {self.refused[:3]})"
+        return line
 
 
 def load_tokenizer_for(cfg: TrainConfig):
@@ -62,15 +74,26 @@ def prepare(cfg: TrainConfig, records: list[dict], source: str, tokenizer=None) 
     if not records:
         raise InputError("no transcripts to train on", file=source)
     encs = encode_batch(records, tok, renderer=cfg.renderer)
-    examples, lost = build_examples(encs, cfg.modes, cfg.loss_weighting, cfg.max_length)
-    counts = supervised_counts(examples, cfg.modes)
+    # Counted before truncation and refusals: exactly what `cag stats` reports for these options.
+    counts = {m: int(sum(e.supervised(m).sum() for e in encs)) for m in cfg.modes}
+    tokens = int(sum(len(e) for e in encs))
     check_supervised(counts, source)
-    h = hashlib.sha256()
-    for ex in examples:
-        h.update(ex.input_ids.tobytes())
-        for m in cfg.modes:
+    # A transcript that supervises nothing under a trained mode is refused, not trusted: an
+    # empty mask is usually a role-mapping mistake (see `cag stats`).
+    keep = [all(e.supervised(m).any() for m in cfg.modes) for e in encs]
+    refused = [e.record_id for e, k in zip(encs, keep) if not k]
+    encs = [e for e, k in zip(encs, keep) if k]
+    examples, lost = build_examples(encs, cfg.modes, cfg.loss_weighting, cfg.max_length)
+    check_supervised(supervised_counts(examples, cfg.modes), source)
+    digests = {}
+    for m in cfg.modes:
+        h = hashlib.sha256()
+        for ex in examples:
+            h.update(ex.input_ids.tobytes())
             h.update(ex.labels[m].tobytes())
-    return Prepared(tok, examples, counts, {m: lost[m] for m in cfg.modes}, h.hexdigest()[:16])
+            h.update(ex.weights[m].tobytes())
+        digests[m] = h.hexdigest()[:16]
+    return Prepared(tok, examples, counts, {m: lost[m] for m in cfg.modes}, digests, tokens, refused)
 
 
 # ---------------------------------------------------------------- devices and models
@@ -107,6 +130,9 @@ def pick_dtype(name: str, device):
 def build_model(cfg: TrainConfig, tokenizer, dtype):
     """Fresh initial weights; identical for every call with the same config and seed."""
     import torch
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # cag draws its own progress; keep stderr readable
 
     if is_tiny(cfg.model):
         from causal_agents.tiny_model import tiny_model
@@ -158,12 +184,21 @@ def is_complete(run_dir: str) -> bool:
 
 def train(cfg: TrainConfig, records: list[dict], out: str, source: str = "<data>", resume: bool = False,
           overwrite: bool = False, progress: bool = True, prepared: Prepared | None = None,
-          log=print) -> dict:
-    """Train every mode in ``cfg.modes`` on one plan; returns {mode: run summary}."""
+          log=print, parallel: bool = False, bar_position: int = 0) -> dict:
+    """Train every mode in ``cfg.modes`` on one plan; returns {mode: run summary}.
+
+    ``parallel``: on a CPU, train the modes in forked processes with one thread each. Two
+    single-threaded processes beat one two-threaded one on small matrices, and the result is
+    the same: each process builds the same plan from the same seed.
+    """
     import torch
 
     cfg = cfg.resolved()
     rank, world, local_rank = dist_info()
+    prep = prepared or prepare(cfg, records, source)
+    if (parallel and len(cfg.modes) > 1 and world == 1 and pick_device(cfg.device).type == "cpu"
+            and hasattr(os, "fork")):
+        return _train_parallel(cfg, prep, out, source, resume, overwrite, progress, log)
     if world > 1 and not torch.distributed.is_initialized():
         device = pick_device(cfg.device, local_rank)
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -173,12 +208,11 @@ def train(cfg: TrainConfig, records: list[dict], out: str, source: str = "<data>
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     dtype = pick_dtype(cfg.dtype, device)
-    prep = prepared or prepare(cfg, records, source)
     plan = plan_steps([len(ex.input_ids) for ex in prep.examples], cfg.batch_size, cfg.grad_accum, world,
                       cfg.epochs, cfg.seed, cfg.group_by_length)
-    fp = cfg.fingerprint(prep.digest)
     results = {}
     for mode in cfg.modes:
+        fp = cfg.fingerprint(mode, prep.digest[mode])
         run_dir = run_dir_for(out, mode, cfg.modes)
         if is_complete(run_dir) and not overwrite:
             if resume:
@@ -199,8 +233,60 @@ def train(cfg: TrainConfig, records: list[dict], out: str, source: str = "<data>
         if world > 1:
             torch.distributed.barrier()
         results[mode] = _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, resume,
-                                   progress and rank == 0, log)
+                                   progress and rank == 0, log, bar_position)
     return results
+
+
+def _train_parallel(cfg, prep, out, source, resume, overwrite, progress, log) -> dict:
+    import multiprocessing as mp
+    from dataclasses import replace
+
+    ctx = mp.get_context("fork")  # the children inherit the encoded data; nothing is re-tokenized
+    procs = {}
+    for pos, mode in enumerate(cfg.modes):
+        recv, send = ctx.Pipe(duplex=False)
+        sub = replace(cfg, modes=(mode,), threads=1)
+        p = ctx.Process(target=_child, args=(send, sub, prep, run_dir_for(out, mode, cfg.modes), source, resume,
+                                            overwrite, progress, pos))
+        p.start()
+        send.close()
+        procs[mode] = (p, recv)
+    results, errors = {}, []
+    for mode, (p, recv) in procs.items():
+        try:
+            kind, payload = recv.recv()
+        except EOFError:
+            kind, payload = "error", f"the {mode} training process died (exit code {p.exitcode})"
+        p.join()
+        if kind == "ok":
+            results[mode] = payload[mode]
+        else:
+            errors.append(payload)
+    if errors:
+        raise CagError(errors[0])
+    return results
+
+
+def _child(send, cfg, prep, out, source, resume, overwrite, progress, pos) -> None:
+    try:
+        from causal_agents.train_data import Example  # noqa: F401  (loaded before torch threads start)
+
+        res = train(cfg, [], out, source, resume, overwrite, progress, prepared=_select(prep, cfg.modes[0]),
+                    log=lambda m: print(m, file=__import__("sys").stderr), bar_position=pos)
+        send.send(("ok", res))
+    except CagError as e:
+        send.send(("error", str(e)))
+    except BaseException as e:  # noqa: BLE001 - report, the parent prints one line
+        send.send(("error", f"{type(e).__name__}: {e}"))
+    finally:
+        send.close()
+
+
+def _select(prep: Prepared, mode: str) -> Prepared:
+    from dataclasses import replace
+
+    return replace(prep, supervised={mode: prep.supervised[mode]}, lost={mode: prep.lost[mode]},
+                   digest={mode: prep.digest[mode]})
 
 
 def _clear_run_dir(run_dir: str) -> None:
@@ -215,11 +301,10 @@ def _step_weight(prep: Prepared, step_mbs, mode: str) -> float:
     return float(sum(prep.examples[i].weights[mode].sum() for mb in step_mbs for i in mb))
 
 
-def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, resume, progress, log) -> dict:
+def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, resume, progress, log,
+               bar_position=0) -> dict:
     import torch
     import torch.nn.functional as F
-
-    from causal_agents.formats.io import write_json_atomic
 
     model = build_model(cfg, prep.tokenizer, dtype).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -251,7 +336,7 @@ def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, r
         ddp_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     pad = prep.tokenizer.pad_token_id
     model.train()
-    bar = _bar(n_steps, start, mode, progress)
+    bar = _bar(n_steps, start, mode, progress, bar_position)
     mfile = open(metrics_path, "a") if rank == 0 else None
     t_run = time.perf_counter()
     last_loss = float("nan")
@@ -294,11 +379,13 @@ def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, r
             last_loss = float(step_loss) / world
             dt = time.perf_counter() - t0
             if mfile is not None:
-                mfile.write(f'{{"mode":"{mode}","step":{step + 1},"loss":{last_loss:.6f},'
+                mfile.write(f'{{"mode":"{mode}","step":{step + 1},"loss":{last_loss:.6f},"tokens":{ntok * world},'
                             f'"supervised_tokens":{int(total_w) if cfg.loss_weighting == "token" else _nsup(prep, mbs, mode)},'
                             f'"lr":{lr:.6g},"tokens_per_s":{ntok * world / dt:.1f}}}\n')
             bar.update(1)
             bar.set_postfix(loss=f"{last_loss:.3f}")
+            if mfile is not None and (step + 1) % 20 == 0:
+                mfile.flush()
             if cfg.save_every and (step + 1) % cfg.save_every == 0 and step + 1 < n_steps:
                 if mfile is not None:
                     mfile.flush()
@@ -333,11 +420,11 @@ def _unwrap(model):
     return getattr(model, "module", model)
 
 
-def _bar(total: int, initial: int, mode: str, enabled: bool):
+def _bar(total: int, initial: int, mode: str, enabled: bool, position: int = 0):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, desc=f"train {mode}", unit="step", disable=not enabled,
-                dynamic_ncols=True, leave=True)
+                dynamic_ncols=True, leave=True, position=position)
 
 
 def _truncate_metrics(path: str, keep_steps: int) -> None:
