@@ -116,7 +116,7 @@ def _default_id(loc: dict) -> str:
 
 
 def _source(loc: dict) -> dict:
-    return {"file": loc["file"], "line": loc.get("line"), "row": loc.get("row")}
+    return {k: loc[k] for k in ("file", "line", "row") if loc.get(k) is not None}
 
 
 def _check_tagged(rec: dict, loc: dict) -> dict:
@@ -133,12 +133,15 @@ def _check_tagged(rec: dict, loc: dict) -> dict:
         for k in ("text", "role"):
             if not isinstance(s.get(k), str):
                 raise InputError(f"expected a string, got {type(s.get(k)).__name__}", field=f"segments[{i}].{k}")
+        for k in ("name", "tool_call_id"):  # Parquet brings absent optional fields back as nulls
+            if k in s and s[k] is None:
+                del s[k]
         s.setdefault("weight", 1)
         s.setdefault("author", None)
         s.setdefault("rule", "tagged")
     out = dict(rec)
     out.setdefault("id", _default_id(loc))
-    out.setdefault("source", _source(loc))
+    out["source"] = _source(out["source"]) if isinstance(out.get("source"), dict) else _source(loc)
     out.setdefault("format", "tagged")
     meta = out.get("meta")
     if isinstance(meta, str):  # Parquet stores meta as a JSON string

@@ -22,10 +22,25 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from causal_agents import __version__
+
+        print(f"cag {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.",
+                                       callback=_version, is_eager=True)) -> None:
+    """A callback keeps `cag` a command group even while it has a single command."""
+
+
 def _register() -> None:
     # Each module adds its command(s) to `app`; heavy imports live inside the commands.
     # One import per command module below; keep the list sorted.
     import causal_agents.cli.output  # noqa: F401  (always present; keeps this body non-empty)
+    from causal_agents.cli import stats, tag  # noqa: F401
 
 
 _register()

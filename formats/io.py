@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import gzip
 import os
+import shutil
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -160,8 +161,11 @@ class RecordWriter:
     is never created, so no partial output is left behind.
     """
 
-    def __init__(self, target: str | None, arrow_schema=None):
+    def __init__(self, target: str | None, arrow_schema=None, spool_stdout: bool = False):
+        # spool_stdout: hold stdout output in a temp file until the block succeeds, so a
+        # failed run prints nothing rather than a partial stream.
         self.target = target
+        self._spool = spool_stdout
         self.count = 0
         self._schema = arrow_schema
         self._buf: list[dict] = []
@@ -169,7 +173,7 @@ class RecordWriter:
 
     def __enter__(self):
         if self.target in (None, STDIN):
-            self._fh = sys.stdout.buffer
+            self._fh = tempfile.TemporaryFile() if self._spool else sys.stdout.buffer
         else:
             self._ctx = atomic_path(self.target)
             self._tmp = self._ctx.__enter__()
@@ -209,7 +213,12 @@ class RecordWriter:
     def __exit__(self, exc_type, exc, tb):
         try:
             if self._ctx is None:
-                self._fh.flush()
+                if self._spool:
+                    if exc_type is None:
+                        self._fh.seek(0)
+                        shutil.copyfileobj(self._fh, sys.stdout.buffer, 1 << 20)
+                    self._fh.close()
+                sys.stdout.buffer.flush()
                 return False
             if self._fh is None:
                 if exc_type is None:
