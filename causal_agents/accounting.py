@@ -29,7 +29,7 @@ class StatsOptions:
 @dataclass
 class Totals:
     transcripts: int = 0
-    empty_do: list = field(default_factory=list)  # ids of records whose do-mask supervises nothing
+    empty_do: list = field(default_factory=list)  # ids of records whose do-mask has no world token
 
 
 def _chunks(records: Iterable[dict], n: int) -> Iterator[list[dict]]:
@@ -100,7 +100,7 @@ def _record_rows(chunk, encs, opts, totals):
     files, empty, lost_obs, lost_do, strad = [], [], [], [], []
     for r, e in zip(chunk, encs):
         files.append(r["source"]["file"] if isinstance(r.get("source"), dict) else "")
-        is_empty = not e.supervised("do").any()
+        is_empty = not e.has_evidence()
         empty.append(int(is_empty))
         if is_empty and len(totals.empty_do) < 20:
             totals.empty_do.append(r.get("id"))

@@ -67,6 +67,11 @@ class Encoded:
     def supervised(self, mode: str) -> np.ndarray:
         return _SUPERVISED_BY[check_mode(mode)][self.classes] & self.trainable
 
+    def has_evidence(self) -> bool:
+        """Whether the do-mask supervises any world-written token. Role headers alone teach
+        nothing, so an example without evidence counts as an empty do-mask."""
+        return bool((self.supervised("do") & (self.classes == WORLD)).any())
+
     def labels(self, mode: str) -> np.ndarray:
         return np.where(self.supervised(mode), self.input_ids, IGNORE_INDEX)
 

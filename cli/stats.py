@@ -40,7 +40,7 @@ def stats(inputs: o.Inputs, tokenizer: o.Tokenizer = None, renderer: o.Renderer 
     _table(report, by)
     info(summary_line(report))
     if report["empty_do"]["count"]:
-        info(f"warning: {report['empty_do']['count']:,} transcript(s) supervise nothing under do "
+        info(f"warning: {report['empty_do']['count']:,} transcript(s) supervise no world-written token under do "
              f"(e.g. {report['empty_do']['examples'][:3]}); cag train refuses them")
 
 
