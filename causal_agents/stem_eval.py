@@ -53,3 +53,43 @@ def evaluate(items: list[dict], outputs: list, protocol: str = "single") -> dict
         "per_domain": {d: _cell(sum(v), len(v)) for d, v in sorted(groups["domain"].items(), key=lambda kv: str(kv[0]))},
         "items": per_item,
     }
+
+
+def grade_files(problems_path: str, outputs_path: str, protocol: str = "single") -> dict:
+    """Grade a JSONL/Parquet file of outputs (``{"id", "output": str}`` or ``{"id", "outputs":
+    [str, ...]}``) against the problem file it answers (``cag data stem``'s test or agent split).
+    Every problem needs an output; every output must name a known problem."""
+    from causal_agents.errors import InputError
+    from causal_agents.formats.io import read_records
+
+    problems: dict[str, dict] = {}
+    for loc, rec in read_records(problems_path):
+        if isinstance(rec, InputError):
+            raise rec
+        line = loc.get("line", loc.get("row"))
+        for k, types in (("id", str), ("question", str), ("answer", (int, float))):
+            if not isinstance(rec.get(k), types) or isinstance(rec.get(k), bool):
+                raise InputError(f"expected a problem record with {k!r} ({'a number' if k == 'answer' else 'a string'})",
+                                 file=problems_path, line=line, field=k)
+        problems[rec["id"]] = rec
+    outputs: dict[str, list[str]] = {}
+    for loc, rec in read_records(outputs_path):
+        if isinstance(rec, InputError):
+            raise rec
+        line = loc.get("line", loc.get("row"))
+        pid = rec.get("id")
+        if pid not in problems:
+            raise InputError(f"no problem with id {pid!r} in {problems_path}", file=outputs_path, line=line, field="id")
+        if isinstance(rec.get("output"), str):
+            outs = [rec["output"]]
+        elif isinstance(rec.get("outputs"), list) and rec["outputs"] and all(isinstance(o, str) for o in rec["outputs"]):
+            outs = rec["outputs"]
+        else:
+            raise InputError("expected 'output' (a string) or 'outputs' (a non-empty list of strings)",
+                             file=outputs_path, line=line, field="output")
+        outputs[pid] = outs
+    missing = [pid for pid in problems if pid not in outputs]
+    if missing:
+        raise InputError(f"{len(missing)} problem(s) have no output (first: {missing[0]!r})", file=outputs_path)
+    ids = list(problems)
+    return evaluate([problems[i] for i in ids], [outputs[i] for i in ids], protocol)

@@ -1,7 +1,9 @@
 """Wilson intervals against published values, and solve accuracy overall / per skill."""
 
+import orjson
 import pytest
 
+from causal_agents.cli.main import main
 from causal_agents.stats_ci import wilson
 from causal_agents.stem import generate
 from causal_agents.stem_eval import evaluate
@@ -77,3 +79,54 @@ def test_evaluate_errors(items):
         evaluate(items, ["x"] * 20, "best")
     with pytest.raises(ValueError, match="no output"):
         evaluate(items[:1], [[]])
+
+
+def _write_jsonl(path, rows):
+    path.write_text("".join(orjson.dumps(r).decode() + "\n" for r in rows))
+    return str(path)
+
+
+@pytest.fixture()
+def problem_file(tmp_path, items):
+    return _write_jsonl(tmp_path / "test.jsonl", items)
+
+
+def test_cli_stem_grade_json(tmp_path, items, problem_file, capsys):
+    outs = [{"id": p["id"], "outputs": ["Final answer: -12345", p["solution"]]} if i % 2 else
+            {"id": p["id"], "output": p["solution"]} for i, p in enumerate(items)]
+    out_file = _write_jsonl(tmp_path / "o.jsonl", outs)
+    assert main(["data", "stem-grade", problem_file, out_file, "--json"]) == 0
+    r = orjson.loads(capsys.readouterr().out)
+    assert (r["protocol"], r["overall"]["solved"], r["overall"]["n"]) == ("single", 10, 20)
+    assert main(["data", "stem-grade", problem_file, out_file, "--protocol", "gated", "--json"]) == 0
+    assert orjson.loads(capsys.readouterr().out)["overall"]["solved"] == 20
+    assert main(["data", "stem-grade", problem_file, out_file]) == 0  # the table goes to stderr
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Wilson 95%" in captured.err
+
+
+@pytest.mark.parametrize("mutate,msg", [
+    (lambda rows: rows[:-1], "have no output"),
+    (lambda rows: rows + [{"id": "nope", "output": "1"}], "no problem with id 'nope'"),
+    (lambda rows: [{"id": rows[0]["id"], "output": 3}] + rows[1:], "expected 'output'"),
+    (lambda rows: [{"id": rows[0]["id"], "outputs": []}] + rows[1:], "expected 'output'"),
+])
+def test_cli_stem_grade_bad_outputs(tmp_path, items, problem_file, capsys, mutate, msg):
+    rows = [{"id": p["id"], "output": p["solution"]} for p in items]
+    out_file = _write_jsonl(tmp_path / "o.jsonl", mutate(rows))
+    assert main(["data", "stem-grade", problem_file, out_file]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: ") and msg in err and "o.jsonl" in err and err.count("\n") == 1
+
+
+def test_cli_stem_grade_bad_problem_file_and_protocol(tmp_path, items, problem_file, capsys):
+    out_file = _write_jsonl(tmp_path / "o.jsonl", [{"id": p["id"], "output": "1"} for p in items])
+    bad = tmp_path / "p.jsonl"
+    bad.write_text('{"id": "a", "question": "q", "answer": 1}\n{not json\n')
+    assert main(["data", "stem-grade", str(bad), out_file]) == 1
+    assert "p.jsonl:2" in capsys.readouterr().err
+    _write_jsonl(bad, [{"id": "a", "question": "q"}])
+    assert main(["data", "stem-grade", str(bad), out_file]) == 1
+    assert "field 'answer'" in capsys.readouterr().err
+    assert main(["data", "stem-grade", problem_file, out_file, "--protocol", "best"]) == 1
+    assert "--protocol expects" in capsys.readouterr().err
