@@ -7,7 +7,7 @@
    last plausible number in the whole text is used (the paper's fallback). A marker with no
    number after it is a failure (no fallback: the model committed to a non-answer).
 2. Numbers: ``-1.5``, ``+2``, ``.5``, ``1,234.5`` (comma thousands separators), ``1.0e-04``,
-   ``1.0 x 10^-4`` / ``1.0×10^-4`` / ``1.0*10**-4``, Unicode minus. Digits glued to letters
+   ``1.0 x 10^-4`` / ``1.0×10^-4`` / ``1.0*10**-4`` / ``1.0 × 10⁻⁴``, Unicode minus. Digits glued to letters
    (``H2SO4``, ``log10``) are not numbers. A decimal comma (``1,5``) is not supported.
 3. Pass rule: ``|â - a| <= max(tol_abs, tol_rel * |a|)`` after converting â into the
    expected unit (``250 mA`` passes for 0.25 A).
@@ -33,7 +33,9 @@ OK, NO_NUMBER, WRONG_VALUE, WRONG_UNIT = "ok", "no_number", "wrong_value", "wron
 _MARKER = re.compile(r"final\s+answer\s*(?:is\s*)?\**\s*[:=]?\s*\**", re.IGNORECASE)
 _MANT = r"(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d*)?|\.\d+)"
 _EXP = (r"(?:[eE](?P<e>[-+\u2212]?\d{1,4})(?![\d.])"
-        r"|\s?[x\u00d7*\u00b7]\s?10\s?(?:\^|\*\*)\s?\(?(?P<p>[-+\u2212]?\d{1,4})\)?)")
+        r"|\s?[x\u00d7*\u00b7]\s?10\s?(?:\^|\*\*)\s?\(?(?P<p>[-+\u2212]?\d{1,4})\)?"
+        r"|\s?[x\u00d7*\u00b7]\s?10(?P<s>[\u207b\u207a]?[\u2070\u00b9\u00b2\u00b3\u2074-\u2079]{1,4}))")
+_SUPER = str.maketrans("\u207b\u207a\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079", "-+0123456789")
 # Not glued to a preceding letter, digit or point (``H2SO4``, ``log10``); bounded repeats keep
 # matching linear on adversarial input.
 _NUM = re.compile(rf"(?<![\w.])(?P<sign>[-+\u2212]?)(?P<mant>{_MANT})(?:{_EXP})?")
@@ -67,7 +69,7 @@ def parse_number(s: str) -> float:
 def _match_value(m: re.Match) -> float:
     sign = -1.0 if m.group("sign") in ("-", "\u2212") else 1.0
     mant = float(m.group("mant").replace(",", ""))
-    exp = m.group("e") or m.group("p")
+    exp = m.group("e") or m.group("p") or (m.group("s") or "").translate(_SUPER)
     if exp:
         try:
             mant *= 10.0 ** int(exp.replace("\u2212", "-"))

@@ -13,7 +13,7 @@ from causal_agents.verifier import NO_NUMBER, OK, WRONG_UNIT, WRONG_VALUE, extra
 @pytest.mark.parametrize("text,value", [
     ("1.0e-04", 1e-4), ("1.0E-4", 1e-4), ("-2.5", -2.5), ("+3", 3.0), (".5", 0.5), ("1,234.5", 1234.5),
     ("12,000", 12000.0), ("1.0 x 10^-4", 1e-4), ("3×10^8", 3e8), ("2.0*10**3", 2000.0), ("\u22120.30", -0.3),
-    ("30.", 30.0),
+    ("30.", 30.0), ("1.0 × 10⁻⁴", 1e-4), ("2×10³", 2000.0),
 ])
 def test_parse_number_forms(text, value):
     assert parse_number(text) == pytest.approx(value)
@@ -27,6 +27,7 @@ def test_parse_number_forms(text, value):
     # scientific notation after the marker
     ("Final answer: 1.0e-04 M", 1e-4, "M", OK, 1e-4),
     ("Final answer: 1.0 x 10^-4 M", 1e-4, "M", OK, 1e-4),
+    ("Final answer: 4.8 × 10⁻⁹ M", 4.8e-9, "M", OK, 4.8e-9),
     # commas as thousands separators
     ("Final answer: 23,954 J", 23954, "J", OK, 23954),
     # negative pH (concentrated strong acid), unitless
