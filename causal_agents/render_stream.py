@@ -28,8 +28,7 @@ streams and the evaluation prompt.
 
 from __future__ import annotations
 
-CONTEXT, PROTOCOL, WORLD, AGENT = 0, 1, 2, 3
-GATE_CLASS = {"context": CONTEXT, "world": WORLD, "agent": AGENT}
+from causal_agents.render import AGENT, CONTEXT, GATE_CLASS, PROTOCOL, WORLD, display_role  # noqa: F401
 
 QUESTION_HEADER = "Question:\n"
 SOLUTION_HEADER = "Proposed solution:\n"
@@ -51,7 +50,7 @@ def header_for(role: str) -> str:
         return VERDICT_HEADER
     if r in _BARE_ROLES:
         return ""
-    return (role[:1].upper() + role[1:] if role.islower() else role) + ": "
+    return display_role(role) + ": "
 
 
 def render_stream(segments: list[dict], protocol_trainable: bool = False) -> tuple[str, list[tuple]]:

@@ -157,3 +157,20 @@ def test_missing_file_and_bad_role_map(cag, tmp_path):
     assert code == 1 and "no such file" in err
     code, _, err = cag("tag", SAMPLES / "sharegpt.jsonl", "--role-map", "gpt=teacher")
     assert code == 1 and "--role-map expects ROLE=GATE" in err
+
+
+def test_output_files_get_normal_permissions(cag, tmp_path):
+    import os
+    import stat
+
+    assert cag("tag", SAMPLES / "sharegpt.jsonl", "-o", tmp_path / "o.jsonl")[0] == 0
+    mode = stat.S_IMODE(os.stat(tmp_path / "o.jsonl").st_mode)
+    assert mode == 0o666 & ~_current_umask()
+
+
+def _current_umask():
+    import os
+
+    m = os.umask(0)
+    os.umask(m)
+    return m
