@@ -13,7 +13,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from causal_agents.labels import CLASS_NAMES, MODES, encode_batch
+from causal_agents.labels import CLASS_NAMES, MODES, SUPERVISED_BY, encode_batch
+from causal_agents.render import WORLD
 
 CHUNK_RECORDS = 512
 GROUPS = ("file", "role", "gate")
@@ -43,19 +44,23 @@ def _chunks(records: Iterable[dict], n: int) -> Iterator[list[dict]]:
         yield buf
 
 
-def segment_table(records: list[dict], encs: list) -> "pa.Table":  # noqa: F821
-    """One row per segment: its tokens by class and what each mode supervises."""
+def chunk_tables(records: list[dict], encs: list, opts: StatsOptions, totals: Totals):
+    """Per-segment and per-record Arrow tables for one chunk, computed on the concatenated
+    token arrays of the chunk (one numpy pass, not one per transcript)."""
     import pyarrow as pa
 
-    seg_offsets = np.cumsum([0] + [len(r["segments"]) for r in records])
-    nseg = int(seg_offsets[-1])
-    gseg = np.concatenate([e.segment.astype(np.int64) + off for e, off in zip(encs, seg_offsets[:-1])])
-    cls = np.concatenate([e.classes for e in encs]).astype(np.int64)
-    obs = np.concatenate([e.supervised("obs") for e in encs])
-    do = np.concatenate([e.supervised("do") for e in encs])
-    cols = {
-        "file": [r["source"]["file"] if isinstance(r.get("source"), dict) else "" for r in records
-                 for _ in r["segments"]],
+    lengths = np.fromiter((len(e) for e in encs), dtype=np.int64, count=len(encs))
+    nsegs = np.fromiter((len(r["segments"]) for r in records), dtype=np.int64, count=len(records))
+    seg_offsets = np.cumsum(nsegs) - nsegs
+    nseg = int(nsegs.sum())
+    cls = np.concatenate([e.classes for e in encs])
+    tr = np.concatenate([e.trainable for e in encs])
+    gseg = np.concatenate([e.segment for e in encs]).astype(np.int64) + np.repeat(seg_offsets, lengths)
+    obs = SUPERVISED_BY["obs"][cls] & tr
+    do = SUPERVISED_BY["do"][cls] & tr
+    files = [r["source"]["file"] if isinstance(r.get("source"), dict) else "" for r in records]
+    seg_cols = {
+        "file": np.repeat(np.asarray(files, dtype=object), nsegs),
         "role": [s["role"] for r in records for s in r["segments"]],
         "gate": [s["gate"] for r in records for s in r["segments"]],
         "tokens": np.bincount(gseg, minlength=nseg),
@@ -63,8 +68,20 @@ def segment_table(records: list[dict], encs: list) -> "pa.Table":  # noqa: F821
         "do": np.bincount(gseg, weights=do, minlength=nseg).astype(np.int64),
     }
     for c, name in enumerate(CLASS_NAMES):
-        cols[name] = np.bincount(gseg, weights=cls == c, minlength=nseg).astype(np.int64)
-    return pa.table(cols)
+        seg_cols[name] = np.bincount(gseg, weights=cls == c, minlength=nseg).astype(np.int64)
+    # A record whose do-mask supervises no world token has no evidence to learn from.
+    rec_of_token = np.repeat(np.arange(len(records)), lengths)
+    evidence = np.bincount(rec_of_token, weights=do & (cls == WORLD), minlength=len(records)) > 0
+    for i in np.nonzero(~evidence)[0][: max(0, 20 - len(totals.empty_do))]:
+        totals.empty_do.append(records[i].get("id"))
+    lost = {"obs": np.zeros(len(records), np.int64), "do": np.zeros(len(records), np.int64)}
+    if opts.max_length:
+        for i, e in enumerate(encs):
+            for m, v in e.truncate(opts.max_length)[1].items():
+                lost[m][i] = v
+    rec_cols = {"file": files, "empty_do": (~evidence).astype(np.int64), "lost_obs": lost["obs"],
+                "lost_do": lost["do"], "straddling": [e.straddling for e in encs]}
+    return pa.table(seg_cols), pa.table(rec_cols)
 
 
 def compute_stats(records: Iterable[dict], opts: StatsOptions, tokenizer=None, progress=None) -> dict:
@@ -83,33 +100,14 @@ def compute_stats(records: Iterable[dict], opts: StatsOptions, tokenizer=None, p
     totals = Totals()
     for chunk in _chunks(records, CHUNK_RECORDS):
         encs = encode_batch(chunk, tok, opts.renderer)
-        seg = segment_table(chunk, encs)  # noqa: F841 - read by DuckDB by name
+        seg, rec_rows = chunk_tables(chunk, encs, opts, totals)  # noqa: F841 - read by DuckDB by name
         con.execute(f"INSERT INTO agg SELECT file, role, gate, COUNT(*), {sums} FROM seg GROUP BY ALL")
-        rec_rows = _record_rows(chunk, encs, opts, totals)  # noqa: F841
         con.execute("INSERT INTO recs SELECT file, COUNT(*), SUM(empty_do), SUM(lost_obs), SUM(lost_do), "
                     "SUM(straddling) FROM rec_rows GROUP BY ALL")
         totals.transcripts += len(chunk)
         if progress is not None:
             progress(len(chunk))
     return _report(con, totals, tok, opts)
-
-
-def _record_rows(chunk, encs, opts, totals):
-    import pyarrow as pa
-
-    files, empty, lost_obs, lost_do, strad = [], [], [], [], []
-    for r, e in zip(chunk, encs):
-        files.append(r["source"]["file"] if isinstance(r.get("source"), dict) else "")
-        is_empty = not e.has_evidence()
-        empty.append(int(is_empty))
-        if is_empty and len(totals.empty_do) < 20:
-            totals.empty_do.append(r.get("id"))
-        lost = e.truncate(opts.max_length)[1] if opts.max_length else {"obs": 0, "do": 0}
-        lost_obs.append(lost["obs"])
-        lost_do.append(lost["do"])
-        strad.append(e.straddling)
-    return pa.table({"file": files, "empty_do": empty, "lost_obs": lost_obs, "lost_do": lost_do,
-                     "straddling": strad})
 
 
 def _rows(con, sql: str) -> list[dict]:

@@ -15,7 +15,6 @@ character the agent wrote is ever supervised under ``do``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 import numpy as np
@@ -36,7 +35,7 @@ class TokenClass(IntEnum):
 
 CLASS_NAMES = ("context", "protocol", "world", "agent")
 # Which classes each mode supervises, indexed by class code.
-_SUPERVISED_BY = {
+SUPERVISED_BY = {
     "obs": np.array([False, True, True, True]),
     "do": np.array([False, True, True, False]),
 }
@@ -50,22 +49,30 @@ def check_mode(mode: str) -> str:
     return mode
 
 
-@dataclass
 class Encoded:
-    input_ids: np.ndarray   # (T,) int64
-    classes: np.ndarray     # (T,) int8, TokenClass codes
-    segment: np.ndarray     # (T,) int32, index into the record's segments
-    trainable: np.ndarray   # (T,) bool, False inside weight-0 messages
-    text: str
-    record_id: str | None = None
-    straddling: int = 0     # tokens covering characters of more than one span
-    meta: dict = field(default_factory=dict)
+    """One transcript, tokenized: ids, a class per token, and what each mode supervises."""
+
+    def __init__(self, input_ids, classes: np.ndarray, segment: np.ndarray, trainable: np.ndarray, text: str,
+                 record_id: str | None = None, straddling: int = 0):
+        self._ids = input_ids   # a list or array; turned into an array on first use (stats never needs it)
+        self.classes = classes        # (T,) int8, TokenClass codes
+        self.segment = segment        # (T,) int32, index into the record's segments
+        self.trainable = trainable    # (T,) bool, False inside weight-0 messages
+        self.text = text
+        self.record_id = record_id
+        self.straddling = straddling  # tokens covering characters of more than one span
+
+    @property
+    def input_ids(self) -> np.ndarray:  # (T,) int64
+        if not isinstance(self._ids, np.ndarray):
+            self._ids = np.asarray(self._ids, dtype=np.int64)
+        return self._ids
 
     def __len__(self) -> int:
-        return len(self.input_ids)
+        return len(self.classes)
 
     def supervised(self, mode: str) -> np.ndarray:
-        return _SUPERVISED_BY[check_mode(mode)][self.classes] & self.trainable
+        return SUPERVISED_BY[check_mode(mode)][self.classes] & self.trainable
 
     def has_evidence(self) -> bool:
         """Whether the do-mask supervises any world-written token. Role headers alone teach
@@ -81,8 +88,8 @@ class Encoded:
             return self, {m: 0 for m in MODES}
         lost = {m: int(self.supervised(m)[max_length:].sum()) for m in MODES}
         cut = slice(0, max_length)
-        return replace(self, input_ids=self.input_ids[cut], classes=self.classes[cut],
-                       segment=self.segment[cut], trainable=self.trainable[cut]), lost
+        return Encoded(self.input_ids[cut], self.classes[cut], self.segment[cut], self.trainable[cut], self.text,
+                       self.record_id, self.straddling), lost
 
 
 def encode(record: dict, tokenizer, renderer: str = "plain") -> Encoded:
@@ -92,42 +99,58 @@ def encode(record: dict, tokenizer, renderer: str = "plain") -> Encoded:
 def encode_batch(records: list[dict], tokenizer, renderer: str = "plain") -> list[Encoded]:
     render = get_renderer(renderer)
     rendered = [render(r["segments"], tokenizer) for r in records]
-    texts = [t for t, _ in rendered]
-    ids_list, offsets_list = _tokenize(tokenizer, texts)
+    backend = getattr(tokenizer, "_tokenizer", None)
+    if backend is None:
+        raise CagError("the label builder needs a fast tokenizer (character offsets)")
+    # One tokenization of the whole rendering, no special tokens added: the renderer decides
+    # every character of the sequence.
+    encodings = backend.encode_batch([t for t, _ in rendered], add_special_tokens=False)
     out = []
-    for rec, (text, spans), ids, offs in zip(records, rendered, ids_list, offsets_list):
-        classes, segment, trainable, straddling = classify(offs, spans)
-        out.append(Encoded(np.asarray(ids, dtype=np.int64), classes, segment, trainable, text,
+    for rec, (text, spans), enc in zip(records, rendered, encodings):
+        classes, segment, trainable, straddling = classify(enc, spans)
+        out.append(Encoded(enc.ids, classes, segment, trainable, text,
                            record_id=rec.get("id"), straddling=straddling))
     return out
 
 
-def _tokenize(tokenizer, texts: list[str]):
-    """Token ids and (T, 2) character offsets for each text, no special tokens added
-    (the renderer decides every character of the sequence)."""
-    backend = getattr(tokenizer, "_tokenizer", None)
-    if backend is not None:  # a fast tokenizer: call the Rust backend directly, no Python wrapping
-        encs = backend.encode_batch(texts, add_special_tokens=False)
-        return [e.ids for e in encs], [np.asarray(e.offsets, dtype=np.int64).reshape(-1, 2) for e in encs]
-    raise CagError("the label builder needs a fast tokenizer (character offsets)")
+def classify(enc, spans: list[tuple]):
+    """Per-token (class, segment, trainable) for a ``tokenizers.Encoding`` and renderer spans.
 
-
-def classify(offsets: np.ndarray, spans: list[tuple]):
-    """Per-token (class, segment, trainable) from character offsets and renderer spans."""
-    n = len(offsets)
-    if n == 0:
-        return (np.zeros(0, np.int8), np.zeros(0, np.int32), np.zeros(0, bool), 0)
-    sp = np.asarray(spans, dtype=np.int64)  # (S, 5): start, end, cls, seg, trainable
-    starts, cls, seg, tr = sp[:, 0], sp[:, 2].astype(np.int8), sp[:, 3].astype(np.int32), sp[:, 4].astype(bool)
-    s = offsets[:, 0]
-    e_last = np.maximum(offsets[:, 1] - 1, s)  # last character covered (zero-width: the start)
-    i0 = np.searchsorted(starts, s, side="right") - 1
-    i1 = np.searchsorted(starts, e_last, side="right") - 1
-    np.clip(i0, 0, None, out=i0)
-    out_cls, out_seg, out_tr = cls[i0].copy(), seg[i0].copy(), tr[i0].copy()
-    straddle = np.nonzero(i1 > i0)[0]
-    for t in straddle:  # rare: only tokens crossing a span boundary
-        idx = np.arange(i0[t], i1[t] + 1)
-        win = idx[np.argmax(_PRIORITY[cls[idx]])]
-        out_cls[t], out_seg[t], out_tr[t] = cls[win], seg[win], tr[idx].all()
-    return out_cls, out_seg, out_tr, len(straddle)
+    Only span boundaries are looked up (``char_to_token``), not every token's offsets: each
+    span owns the tokens from the one holding its first character up to the next span's.
+    A token that began in an earlier span is a straddler and is resolved from its own
+    character range.
+    """
+    n = len(enc)
+    first = []  # (first token, span index) for spans that some token covers
+    for k, (s, e, *_rest) in enumerate(spans):
+        t = None
+        for c in range(s, e):  # usually the first character; tokenizers may leave some uncovered
+            t = enc.char_to_token(c)
+            if t is not None:
+                break
+        if t is not None:
+            first.append((t, k, c))
+    sp = np.asarray(spans, dtype=np.int64).reshape(-1, 5)  # (S, 5): start, end, cls, seg, trainable
+    owner = np.zeros(n, dtype=np.int64)
+    if first:
+        starts = np.array([f[0] for f in first])
+        ks = np.array([f[1] for f in first])
+        # several spans may share a first token (a short span inside one token): keep the last,
+        # the straddler pass below resolves the token itself
+        keep = np.ones(len(starts), dtype=bool)
+        keep[:-1] = starts[1:] != starts[:-1]
+        starts, ks = starts[keep], ks[keep]
+        counts = np.diff(starts, append=n)
+        counts[0] += starts[0]  # tokens before the first covered span (none for cag's renderers)
+        owner = np.repeat(ks, counts)
+    cls = sp[owner, 2].astype(np.int8)
+    seg = sp[owner, 3].astype(np.int32)
+    tr = sp[owner, 4].astype(bool)
+    straddlers = {t for t, k, c in first if enc.token_to_chars(t)[0] < spans[k][0]}
+    for t in straddlers:
+        a, b = enc.token_to_chars(t)
+        idx = np.nonzero((sp[:, 0] < max(b, a + 1)) & (sp[:, 1] > a))[0]
+        win = idx[np.argmax(_PRIORITY[sp[idx, 2]])]
+        cls[t], seg[t], tr[t] = sp[win, 2], sp[win, 3], sp[idx, 4].all()
+    return cls, seg, tr, len(straddlers)
