@@ -9,15 +9,16 @@ import sys
 import time
 
 
-def run_measured(argv: list[str], **kw) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one child process."""
+def run_measured(argv: list[str], **kw) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + sys, the process and its children) and peak RSS (MiB)
+    of one child process. CPU seconds stay meaningful when other work shares the machine."""
     t0 = time.perf_counter()
     pid = subprocess.Popen(argv, **kw).pid
     _, status, ru = os.wait4(pid, 0)
     dt = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"benchmark command failed: {' '.join(argv)}")
-    return dt, ru.ru_maxrss / 1024.0
+    return dt, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0
 
 
 def table(rows: list[tuple], headers: tuple) -> str:

@@ -80,28 +80,58 @@ def _read_jsonl(path: str) -> Iterator[tuple[dict, Any]]:
             if not line.strip():
                 continue
             seen += 1
-            loc = {"file": name, "line": lineno}
-            try:
-                rec = orjson.loads(line)
-            except orjson.JSONDecodeError as e:
-                msg = str(e)
-                if "UTF-8" in msg or "utf-8" in msg:
-                    yield loc, InputError("bytes are not valid UTF-8 (expected UTF-8 JSON)", file=name, line=lineno)
-                else:
-                    yield loc, InputError(f"malformed JSON ({msg}); expected one JSON object per line",
-                                          file=name, line=lineno)
-                continue
-            if not isinstance(rec, dict):
-                yield loc, InputError(f"expected a JSON object, got {type(rec).__name__}", file=name, line=lineno)
-                continue
-            yield loc, rec
+            yield parse_line(line, name, lineno)
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise InputError(f"cannot read ({e})", file=name) from e
     finally:
         if f is not sys.stdin.buffer:
             f.close()
     if seen == 0:
-        raise InputError("empty input: no records (expected one JSON object per line)", file=name)
+        raise empty_input(name)
+
+
+def empty_input(name: str) -> InputError:
+    return InputError("empty input: no records (expected one JSON object per line)", file=name)
+
+
+def parse_line(line: bytes, name: str, lineno: int) -> tuple[dict, Any]:
+    """``(location, record)``, or ``(location, InputError)`` for a line that is not a JSON object."""
+    loc = {"file": name, "line": lineno}
+    try:
+        rec = orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        msg = str(e)
+        if "UTF-8" in msg or "utf-8" in msg:
+            return loc, InputError("bytes are not valid UTF-8 (expected UTF-8 JSON)", file=name, line=lineno)
+        return loc, InputError(f"malformed JSON ({msg}); expected one JSON object per line", file=name, line=lineno)
+    if not isinstance(rec, dict):
+        return loc, InputError(f"expected a JSON object, got {type(rec).__name__}", file=name, line=lineno)
+    return loc, rec
+
+
+def read_line_blocks(path: str, block_bytes: int = 4 << 20) -> Iterator[tuple[int, bytes]]:
+    """``(first line number, bytes)`` blocks of whole lines, for parallel parsing."""
+    f = _open_bytes(path)
+    lineno, rest = 1, b""
+    try:
+        while True:
+            chunk = f.read(block_bytes)
+            if not chunk:
+                break
+            buf = rest + chunk
+            cut = buf.rfind(b"\n") + 1
+            if cut == 0:
+                rest = buf
+                continue
+            block, rest = buf[:cut], buf[cut:]
+            yield lineno, block
+            lineno += block.count(b"\n")
+        if rest:
+            yield lineno, rest
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise InputError(f"cannot read ({e})", file=path) from e
+    finally:
+        f.close()
 
 
 def _read_parquet(path: str, required_any: tuple[str, ...]) -> Iterator[tuple[dict, Any]]:
@@ -195,6 +225,11 @@ class RecordWriter:
                 self._ctx.__exit__(None, None, None)
                 raise InputError("unknown output type (expected .jsonl, .jsonl.gz or .parquet)", file=self.target)
         return self
+
+    def write_jsonl_bytes(self, data: bytes, n: int) -> None:
+        """Append ``n`` records already serialised as JSONL (parallel tagging)."""
+        self.count += n
+        self._fh.write(data)
 
     def write(self, rec: dict) -> None:
         self.count += 1

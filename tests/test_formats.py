@@ -174,3 +174,41 @@ def _current_umask():
     m = os.umask(0)
     os.umask(m)
     return m
+
+
+@pytest.mark.parametrize("on_error", ["fail", "skip"])
+def test_parallel_tagging_matches_serial(cag, tmp_path, monkeypatch, on_error):
+    from causal_agents import tagging
+
+    recs = [{"id": f"r{i}", "messages": [{"role": "user", "content": "x" * (i % 50)},
+                                         {"role": "assistant", "content": None, "tool_calls": [
+                                             {"function": {"name": "f", "arguments": "{}"}}]},
+                                         {"role": "tool", "tool_call_id": "1", "content": "ok"}]}
+            for i in range(400)]
+    f = write_jsonl(tmp_path / "big.jsonl", recs)
+    if on_error == "skip":  # a bad line deep inside a later block
+        data = f.read_bytes().splitlines(keepends=True)
+        data[333] = b'{"messages": [{"role": "robot", "content": "a"}]}\n'
+        f.write_bytes(b"".join(data))
+    monkeypatch.setattr(tagging, "PARALLEL_BLOCK", 2048)  # many blocks from a small file
+    a = cag("tag", f, "--workers", "1", "--on-error", on_error, "-o", tmp_path / "serial.jsonl",
+            "--rejects", tmp_path / "r1.jsonl")
+    b = cag("tag", f, "--workers", "3", "--on-error", on_error, "-o", tmp_path / "par.jsonl",
+            "--rejects", tmp_path / "r2.jsonl")
+    assert a[0] == b[0] == 0 and a[2].split(" -> ")[0] == b[2].split(" -> ")[0]
+    assert (tmp_path / "serial.jsonl").read_bytes() == (tmp_path / "par.jsonl").read_bytes()
+    if on_error == "skip":
+        assert "399 of 400 records; 1 rejected" in b[2]
+        assert lines((tmp_path / "r2.jsonl").read_bytes())[0]["source"]["line"] == 334
+
+
+def test_parallel_tagging_fails_on_the_first_bad_line(cag, tmp_path, monkeypatch):
+    from causal_agents import tagging
+
+    good = b'{"messages": [{"role": "user", "content": "hello there"}]}\n'
+    f = tmp_path / "in.jsonl"
+    f.write_bytes(good * 300 + b"{broken\n" + good * 300 + b'{"messages": 5}\n')
+    monkeypatch.setattr(tagging, "PARALLEL_BLOCK", 1024)
+    code, out, err = cag("tag", f, "--workers", "2", "-o", tmp_path / "o.jsonl")
+    assert code == 1 and f"{f}:301: malformed JSON" in err and err.count("\n") == 1
+    assert not (tmp_path / "o.jsonl").exists()
