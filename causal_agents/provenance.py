@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from causal_agents.errors import InputError
-from causal_agents.formats.adapters import DEFAULT_TEXT_ROLES, FORMATS, KEY_FIELDS, detect_format, to_messages
+from causal_agents.formats.adapters import (DEFAULT_TEXT_ROLES, FORMATS, KEY_FIELDS, detect_format, openai_message,
+                                           render_tool_call, to_messages)
 
 GATES = ("agent", "world", "context")
 
@@ -71,11 +72,9 @@ def gate_of(msg: dict, opts: TagOptions) -> tuple[str, str]:
     author = msg.get("author")
     if opts.selves and author:
         return ("agent", "self") if author in opts.selves else ("world", "other-author")
-    role = msg["role"].lower()
-    if role in opts.role_map:
-        return opts.role_map[role], "role-map"
-    if role in ROLE_DEFAULTS:
-        return ROLE_DEFAULTS[role], "role-default"
+    hit = _role_gate(msg["role"], opts)
+    if hit is not None:
+        return hit
     raise InputError(f"unknown role {msg['role']!r} (known: {', '.join(sorted(ROLE_DEFAULTS))}; "
                      f"map it with --role-map {msg['role']}=agent|world|context)", field=f"{msg['field']}.role"
                      if not msg["field"].startswith("text") else "text")
@@ -91,23 +90,20 @@ def tag_record(rec: dict, loc: dict, opts: TagOptions) -> dict:
             return _check_tagged(rec, loc)
         if KEY_FIELDS[fmt] not in rec:
             raise InputError(f"--format {fmt} needs this field", field=KEY_FIELDS[fmt])
-        segments = []
-        for m in to_messages(rec, fmt, opts.text_roles):
-            gate, rule = gate_of(m, opts)
-            seg = {"role": m["role"], "author": m["author"], "text": m["text"], "gate": gate, "rule": rule,
-                   "weight": m["weight"]}
-            if m.get("name"):
-                seg["name"] = m["name"]
-            if m.get("tool_call_id"):
-                seg["tool_call_id"] = m["tool_call_id"]
-            segments.append(seg)
+        if fmt == "openai":
+            segments = _openai_segments(rec, opts)
+        else:
+            segments = [_segment(m, opts) for m in to_messages(rec, fmt, opts.text_roles)]
     except InputError as e:
         raise e.at(loc["file"], loc.get("line", loc.get("row")))
     rid = rec.get("id")
-    meta = {k: v for k, v in rec.items() if k not in ("id", KEY_FIELDS[fmt], "system", "attempts", "attempt",
-                                                      "verdict", "correction")}
-    return {"id": str(rid) if rid is not None else _default_id(loc), "source": _source(loc), "format": fmt,
-            "segments": segments, "meta": meta}
+    meta = {k: v for k, v in rec.items() if k not in _CONSUMED} if len(rec) > 2 or rid is None else {}
+    return {"id": rid if type(rid) is str else str(rid) if rid is not None else _default_id(loc),
+            "source": loc if len(loc) == 2 else _source(loc), "format": fmt, "segments": segments, "meta": meta}
+
+
+# Input fields that become segments; everything else is kept in `meta`.
+_CONSUMED = frozenset(["id", *KEY_FIELDS.values(), "system", "attempts", "attempt", "verdict", "correction"])
 
 
 def _default_id(loc: dict) -> str:
@@ -115,8 +111,78 @@ def _default_id(loc: dict) -> str:
     return f"{base}:{loc['line']}" if "line" in loc else f"{base}:row{loc['row']}"
 
 
+def _segment(m: dict, opts: TagOptions) -> dict:
+    gate, rule = gate_of(m, opts)
+    seg = {"role": m["role"], "author": m["author"], "text": m["text"], "gate": gate, "rule": rule,
+           "weight": m["weight"]}
+    if m.get("name"):
+        seg["name"] = m["name"]
+    if m.get("tool_call_id"):
+        seg["tool_call_id"] = m["tool_call_id"]
+    return seg
+
+
+def _openai_segments(rec: dict, opts: TagOptions) -> list[dict]:
+    """OpenAI messages, with a fast path for the common plain message (``{role, content}``,
+    plus ``tool_call_id``): tagging a 1 GB log is dominated by this loop."""
+    msgs = rec["messages"]
+    if not isinstance(msgs, list) or not msgs:
+        return [_segment(m, opts) for m in to_messages(rec, "openai")]  # raises the precise error
+    out = []
+    gates = _gate_cache(opts)
+    for i, m in enumerate(msgs):
+        if type(m) is dict:
+            role, text, n = m.get("role"), m.get("content"), len(m)
+            if type(role) is str and type(text) is str:
+                hit = gates.get(role) or _role_gate(role, opts)
+                if hit is not None:
+                    if n == 2:
+                        out.append({"role": role, "author": None, "text": text, "gate": hit[0], "rule": hit[1],
+                                    "weight": 1})
+                        continue
+                    tcid = m.get("tool_call_id")
+                    if n == 3 and type(tcid) is str:
+                        out.append({"role": role, "author": None, "text": text, "gate": hit[0], "rule": hit[1],
+                                    "weight": 1, "tool_call_id": tcid})
+                        continue
+            elif type(role) is str and n == 3 and text is None and type(m.get("tool_calls")) is list:
+                hit = gates.get(role) or _role_gate(role, opts)
+                if hit is not None:  # an assistant turn that is only tool calls
+                    calls = "\n".join([render_tool_call(c, f"messages[{i}].tool_calls[{j}]")
+                                       for j, c in enumerate(m["tool_calls"])])
+                    out.append({"role": role, "author": None, "text": calls, "gate": hit[0], "rule": hit[1],
+                                "weight": 1})
+                    continue
+        out.append(_segment(openai_message(m, i), opts))
+    return out
+
+
+_GATE_CACHES: dict = {}
+
+
+def _gate_cache(opts: TagOptions) -> dict:
+    """Role string -> (gate, rule) for this option set, filled as roles are met."""
+    key = id(opts)
+    cache = _GATE_CACHES.get(key)
+    if cache is None or cache.get("__opts__") is not opts:
+        cache = _GATE_CACHES[key] = {"__opts__": opts}
+    return cache
+
+
+def _role_gate(role: str, opts: TagOptions) -> tuple[str, str] | None:
+    key = role.lower()
+    if key in opts.role_map:
+        hit = opts.role_map[key], "role-map"
+    else:
+        g = ROLE_DEFAULTS.get(key)
+        hit = (g, "role-default") if g is not None else None
+    if hit is not None:
+        _gate_cache(opts)[role] = hit
+    return hit
+
+
 def _source(loc: dict) -> dict:
-    return {"file": loc["file"], "line": loc.get("line"), "row": loc.get("row")}
+    return {k: loc[k] for k in ("file", "line", "row") if loc.get(k) is not None}
 
 
 def _check_tagged(rec: dict, loc: dict) -> dict:
@@ -133,12 +199,15 @@ def _check_tagged(rec: dict, loc: dict) -> dict:
         for k in ("text", "role"):
             if not isinstance(s.get(k), str):
                 raise InputError(f"expected a string, got {type(s.get(k)).__name__}", field=f"segments[{i}].{k}")
+        for k in ("name", "tool_call_id"):  # Parquet brings absent optional fields back as nulls
+            if k in s and s[k] is None:
+                del s[k]
         s.setdefault("weight", 1)
         s.setdefault("author", None)
         s.setdefault("rule", "tagged")
     out = dict(rec)
     out.setdefault("id", _default_id(loc))
-    out.setdefault("source", _source(loc))
+    out["source"] = _source(out["source"]) if isinstance(out.get("source"), dict) else _source(loc)
     out.setdefault("format", "tagged")
     meta = out.get("meta")
     if isinstance(meta, str):  # Parquet stores meta as a JSON string

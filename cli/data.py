@@ -7,5 +7,5 @@ import typer
 
 from causal_agents.cli.main import app
 
-data_app = typer.Typer(help="Generate datasets: truth-experiment dialogues, STEM problems.", no_args_is_help=True)
+data_app = typer.Typer(help="Generate datasets: STEM problem splits, synthetic dialogues.", no_args_is_help=True)
 app.add_typer(data_app, name="data")

@@ -18,7 +18,8 @@ def console():
     """A Rich console on stderr, so tables never mix with piped data."""
     from rich.console import Console
 
-    return Console(stderr=True)
+    # Piped stderr gets a fixed, wide layout instead of Rich's 80-column guess.
+    return Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
 def info(msg: str) -> None:

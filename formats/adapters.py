@@ -156,24 +156,25 @@ def render_tool_call(call: Any, field: str) -> str:
 
 
 def _openai(rec: dict) -> list[dict]:
-    out = []
-    for i, m in enumerate(_need_list(rec, "messages")):
-        f = f"messages[{i}]"
-        if not isinstance(m, dict):
-            raise InputError(f"expected an object, got {_tname(m)}", field=f)
-        role = _str_field(m, "role", f)
-        text = _content_text(m.get("content"), f)
-        calls = m.get("tool_calls")
-        if calls:
-            if not isinstance(calls, list):
-                raise InputError(f"expected a list, got {_tname(calls)}", field=f"{f}.tool_calls")
-            rendered = [render_tool_call(c, f"{f}.tool_calls[{j}]") for j, c in enumerate(calls)]
-            text = "\n".join(([text] if text else []) + rendered)
-        name = _str_field(m, "name", f, required=False)
-        out.append(_msg(role, text, f, author=_author(m, f) or name, weight=_weight(m, f),
-                        provenance=_provenance(m, f), name=name,
-                        tool_call_id=_str_field(m, "tool_call_id", f, required=False)))
-    return out
+    return [openai_message(m, i) for i, m in enumerate(_need_list(rec, "messages"))]
+
+
+def openai_message(m: Any, i: int) -> dict:
+    f = f"messages[{i}]"
+    if not isinstance(m, dict):
+        raise InputError(f"expected an object, got {_tname(m)}", field=f)
+    role = _str_field(m, "role", f)
+    text = _content_text(m.get("content"), f)
+    calls = m.get("tool_calls")
+    if calls:
+        if not isinstance(calls, list):
+            raise InputError(f"expected a list, got {_tname(calls)}", field=f"{f}.tool_calls")
+        rendered = [render_tool_call(c, f"{f}.tool_calls[{j}]") for j, c in enumerate(calls)]
+        text = "\n".join(([text] if text else []) + rendered)
+    name = _str_field(m, "name", f, required=False)
+    return _msg(role, text, f, author=_author(m, f) or name, weight=_weight(m, f),
+                provenance=_provenance(m, f), name=name,
+                tool_call_id=_str_field(m, "tool_call_id", f, required=False))
 
 
 # ---------------------------------------------------------------- sharegpt

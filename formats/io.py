@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import gzip
 import os
+import shutil
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -79,28 +80,58 @@ def _read_jsonl(path: str) -> Iterator[tuple[dict, Any]]:
             if not line.strip():
                 continue
             seen += 1
-            loc = {"file": name, "line": lineno}
-            try:
-                rec = orjson.loads(line)
-            except orjson.JSONDecodeError as e:
-                msg = str(e)
-                if "UTF-8" in msg or "utf-8" in msg:
-                    yield loc, InputError("bytes are not valid UTF-8 (expected UTF-8 JSON)", file=name, line=lineno)
-                else:
-                    yield loc, InputError(f"malformed JSON ({msg}); expected one JSON object per line",
-                                          file=name, line=lineno)
-                continue
-            if not isinstance(rec, dict):
-                yield loc, InputError(f"expected a JSON object, got {type(rec).__name__}", file=name, line=lineno)
-                continue
-            yield loc, rec
+            yield parse_line(line, name, lineno)
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise InputError(f"cannot read ({e})", file=name) from e
     finally:
         if f is not sys.stdin.buffer:
             f.close()
     if seen == 0:
-        raise InputError("empty input: no records (expected one JSON object per line)", file=name)
+        raise empty_input(name)
+
+
+def empty_input(name: str) -> InputError:
+    return InputError("empty input: no records (expected one JSON object per line)", file=name)
+
+
+def parse_line(line: bytes, name: str, lineno: int) -> tuple[dict, Any]:
+    """``(location, record)``, or ``(location, InputError)`` for a line that is not a JSON object."""
+    loc = {"file": name, "line": lineno}
+    try:
+        rec = orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        msg = str(e)
+        if "UTF-8" in msg or "utf-8" in msg:
+            return loc, InputError("bytes are not valid UTF-8 (expected UTF-8 JSON)", file=name, line=lineno)
+        return loc, InputError(f"malformed JSON ({msg}); expected one JSON object per line", file=name, line=lineno)
+    if not isinstance(rec, dict):
+        return loc, InputError(f"expected a JSON object, got {type(rec).__name__}", file=name, line=lineno)
+    return loc, rec
+
+
+def read_line_blocks(path: str, block_bytes: int = 4 << 20) -> Iterator[tuple[int, bytes]]:
+    """``(first line number, bytes)`` blocks of whole lines, for parallel parsing."""
+    f = _open_bytes(path)
+    lineno, rest = 1, b""
+    try:
+        while True:
+            chunk = f.read(block_bytes)
+            if not chunk:
+                break
+            buf = rest + chunk
+            cut = buf.rfind(b"\n") + 1
+            if cut == 0:
+                rest = buf
+                continue
+            block, rest = buf[:cut], buf[cut:]
+            yield lineno, block
+            lineno += block.count(b"\n")
+        if rest:
+            yield lineno, rest
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise InputError(f"cannot read ({e})", file=path) from e
+    finally:
+        f.close()
 
 
 def _read_parquet(path: str, required_any: tuple[str, ...]) -> Iterator[tuple[dict, Any]]:
@@ -144,6 +175,7 @@ def atomic_path(target: str):
     os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=d)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp
         os.replace(tmp, target)
@@ -153,6 +185,12 @@ def atomic_path(target: str):
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 class RecordWriter:
     """Write records to stdout (JSONL), or atomically to ``.jsonl``, ``.jsonl.gz`` or ``.parquet``.
 
@@ -160,8 +198,11 @@ class RecordWriter:
     is never created, so no partial output is left behind.
     """
 
-    def __init__(self, target: str | None, arrow_schema=None):
+    def __init__(self, target: str | None, arrow_schema=None, spool_stdout: bool = False):
+        # spool_stdout: hold stdout output in a temp file until the block succeeds, so a
+        # failed run prints nothing rather than a partial stream.
         self.target = target
+        self._spool = spool_stdout
         self.count = 0
         self._schema = arrow_schema
         self._buf: list[dict] = []
@@ -169,7 +210,7 @@ class RecordWriter:
 
     def __enter__(self):
         if self.target in (None, STDIN):
-            self._fh = sys.stdout.buffer
+            self._fh = tempfile.TemporaryFile() if self._spool else sys.stdout.buffer
         else:
             self._ctx = atomic_path(self.target)
             self._tmp = self._ctx.__enter__()
@@ -184,6 +225,11 @@ class RecordWriter:
                 self._ctx.__exit__(None, None, None)
                 raise InputError("unknown output type (expected .jsonl, .jsonl.gz or .parquet)", file=self.target)
         return self
+
+    def write_jsonl_bytes(self, data: bytes, n: int) -> None:
+        """Append ``n`` records already serialised as JSONL (parallel tagging)."""
+        self.count += n
+        self._fh.write(data)
 
     def write(self, rec: dict) -> None:
         self.count += 1
@@ -209,7 +255,12 @@ class RecordWriter:
     def __exit__(self, exc_type, exc, tb):
         try:
             if self._ctx is None:
-                self._fh.flush()
+                if self._spool:
+                    if exc_type is None:
+                        self._fh.seek(0)
+                        shutil.copyfileobj(self._fh, sys.stdout.buffer, 1 << 20)
+                    self._fh.close()
+                sys.stdout.buffer.flush()
                 return False
             if self._fh is None:
                 if exc_type is None:

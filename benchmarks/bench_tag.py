@@ -1,0 +1,89 @@
+"""`cag tag` throughput and peak memory vs a bare orjson parse-and-serialize loop.
+
+Targets (issue 2): throughput >= 0.5 of the bare loop on a 1 GB OpenAI-format JSONL,
+peak memory < 500 MB. Both run as child processes on the same file, side by side.
+
+    python benchmarks/bench_tag.py [--size-mb 1024] [--dir /tmp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import tempfile
+
+import orjson
+
+from _util import PY, run_measured, table
+
+BARE = """
+import sys, orjson
+with open(sys.argv[1], 'rb') as f, open(sys.argv[2], 'wb') as out:
+    for line in f:
+        out.write(orjson.dumps(orjson.loads(line)) + b"\\n")
+"""
+
+WORDS = ("invoice refund the a to of charge payment April order status shipping delay customer "
+         "account please check records error retry tool result value city weather").split()
+
+
+def make_file(path: str, size_mb: int, seed: int = 0) -> int:
+    """OpenAI-format transcripts with system, user, assistant (some with tool calls) and tool turns."""
+    rng = random.Random(seed)
+    target = size_mb * 1024 * 1024
+    n = 0
+    written = 0
+    with open(path, "wb") as f:
+        while written < target:
+            msgs = [{"role": "system", "content": "You are a support agent with tools."}]
+            for t in range(rng.randint(2, 6)):
+                msgs.append({"role": "user", "content": " ".join(rng.choices(WORDS, k=rng.randint(8, 60)))})
+                if rng.random() < 0.5:
+                    msgs.append({"role": "assistant", "content": None, "tool_calls": [
+                        {"id": f"c{t}", "type": "function",
+                         "function": {"name": "lookup", "arguments": orjson.dumps({"q": rng.choice(WORDS)}).decode()}}]})
+                    msgs.append({"role": "tool", "tool_call_id": f"c{t}",
+                                 "content": " ".join(rng.choices(WORDS, k=rng.randint(20, 200)))})
+                msgs.append({"role": "assistant", "content": " ".join(rng.choices(WORDS, k=rng.randint(10, 80)))})
+            line = orjson.dumps({"id": f"t{n}", "messages": msgs}) + b"\n"
+            f.write(line)
+            written += len(line)
+            n += 1
+    return n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size-mb", type=int, default=1024)
+    ap.add_argument("--dir", default=tempfile.gettempdir())
+    args = ap.parse_args()
+    d = tempfile.mkdtemp(dir=args.dir, prefix="bench_tag_")
+    src = os.path.join(d, "in.jsonl")
+    n = make_file(src, args.size_mb)
+    mb = os.path.getsize(src) / 2**20
+    bare_py = os.path.join(d, "bare.py")
+    open(bare_py, "w").write(BARE)
+    out_b, out_s, out_p = (os.path.join(d, x) for x in ("bare.jsonl", "serial.jsonl", "par.jsonl"))
+    quiet = {"stderr": open(os.devnull, "w")}
+    t_bare, c_bare, m_bare = run_measured([PY, bare_py, src, out_b])
+    runs = [("bare orjson loop", t_bare, c_bare, m_bare)]
+    cag = [PY, "-m", "causal_agents.cli", "tag", src]
+    runs.append(("cag tag --workers 1",) + run_measured(cag + ["--workers", "1", "-o", out_s], **quiet))
+    runs.append(("cag tag (workers: one per CPU)",) + run_measured(cag + ["-o", out_p], **quiet))
+    with open(out_s, "rb") as a, open(out_p, "rb") as b:
+        assert a.read() == b.read(), "parallel output differs from serial"
+    rows = [(name, f"{t:.1f}", f"{mb / t:.0f}", f"{t_bare / t:.2f}", f"{c:.1f}", f"{c_bare / c:.2f}", f"{m:.0f}")
+            for name, t, c, m in runs]
+    print(f"{n:,} transcripts, {mb:.0f} MiB, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(table(rows, ("run", "wall s", "MiB/s", "wall ratio", "CPU s", "CPU ratio", "peak RSS MiB")))
+    best = max(t_bare / t for _, t, _, _ in runs[1:])
+    print(f"target: throughput ratio >= 0.50 (best wall ratio {best:.2f}); peak RSS < 500 MB "
+          f"(max {max(m for *_, m in runs[1:]):.0f} MiB)")
+    for f in os.listdir(d):
+        os.unlink(os.path.join(d, f))
+    os.rmdir(d)
+
+
+if __name__ == "__main__":
+    main()

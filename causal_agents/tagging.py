@@ -1,0 +1,187 @@
+"""Streaming tag pipeline: files in, tagged records out, every bad record accounted for.
+
+Records in = records out + rejects. ``on_error="fail"`` raises the first InputError (the CLI
+prints it and writes nothing); ``"skip"`` hands each reject to a callback.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+from causal_agents.errors import InputError
+from causal_agents.formats.adapters import KEY_FIELDS
+from causal_agents.formats.io import expand_paths, read_records
+from causal_agents.provenance import TagOptions, tag_record
+
+ON_ERROR = ("fail", "skip")
+
+
+@dataclass
+class TagCounts:
+    read: int = 0
+    tagged: int = 0
+    rejected: int = 0
+
+
+def iter_tagged(paths: Iterable[str], opts: TagOptions | None = None, on_error: str = "fail",
+                on_reject: Callable[[dict, object, InputError], None] | None = None,
+                counts: TagCounts | None = None) -> Iterator[dict]:
+    opts = opts or TagOptions()
+    if on_error not in ON_ERROR:
+        raise InputError(f"--on-error expects fail or skip, got {on_error!r}")
+    counts = counts if counts is not None else TagCounts()
+    needed = tuple(KEY_FIELDS.values()) if opts.format is None else (KEY_FIELDS[opts.format],)
+    for path in expand_paths(paths):
+        for loc, rec in read_records(path, required_any=needed):
+            counts.read += 1
+            try:
+                if isinstance(rec, InputError):
+                    raise rec
+                out = tag_record(rec, loc, opts)
+            except InputError as e:
+                if on_error == "fail":
+                    raise
+                counts.rejected += 1
+                if on_reject is not None:
+                    on_reject(loc, None if isinstance(rec, InputError) else rec, e)
+                continue
+            counts.tagged += 1
+            yield out
+
+
+def tagged_arrow_schema():
+    """Arrow schema of a tagged record (Parquet output); meta travels as a JSON string."""
+    import pyarrow as pa
+
+    seg = pa.struct([("role", pa.string()), ("author", pa.string()), ("text", pa.string()),
+                     ("gate", pa.string()), ("rule", pa.string()), ("weight", pa.int8()),
+                     ("name", pa.string()), ("tool_call_id", pa.string())])
+    src = pa.struct([("file", pa.string()), ("line", pa.int64()), ("row", pa.int64())])
+    return pa.schema([("id", pa.string()), ("source", src), ("format", pa.string()),
+                      ("segments", pa.list_(seg)), ("meta", pa.string())])
+
+
+def for_parquet(rec: dict) -> dict:
+    import orjson
+
+    out = dict(rec)
+    out["meta"] = orjson.dumps(rec.get("meta") or {}).decode()
+    return out
+
+
+def tag_to_file(paths: list[str], opts: TagOptions, output: str | None, on_error: str = "fail",
+                rejects_path: str | None = None, workers: int = 1) -> TagCounts:
+    """``cag tag``: write tagged records to ``output`` (stdout when None) atomically; rejects
+    (skip mode) go to ``rejects_path`` as JSONL ``{source, error, record}``.
+
+    Large JSONL inputs are tagged by ``workers`` processes (0: one per CPU, at most 8), in
+    blocks of whole lines written back in input order, so the output is identical to a
+    serial run."""
+    from contextlib import ExitStack
+
+    from causal_agents.formats.io import RecordWriter, is_parquet
+
+    counts = TagCounts()
+    parquet = output is not None and is_parquet(output)
+    workers = workers or min(8, os.cpu_count() or 1)
+    if on_error not in ON_ERROR:
+        raise InputError(f"--on-error expects fail or skip, got {on_error!r}")
+    with ExitStack() as stack:
+        rejects = (stack.enter_context(RecordWriter(rejects_path))
+                   if on_error == "skip" and rejects_path else None)
+
+        def on_reject(loc, rec, err):
+            if rejects is not None:
+                rejects.write({"source": loc, "error": str(err), "record": rec})
+
+        w = stack.enter_context(RecordWriter(output, arrow_schema=tagged_arrow_schema() if parquet else None,
+                                             spool_stdout=on_error == "fail"))
+        bar = stack.enter_context(_progress())
+        for path in expand_paths(paths):
+            if not parquet and workers > 1 and _worth_parallel(path):
+                _tag_parallel(path, opts, w, on_error, on_reject, counts, workers, bar)
+                continue
+            for rec in iter_tagged([path], opts, on_error, on_reject, counts):
+                w.write(for_parquet(rec) if parquet else rec)
+                if counts.tagged % 4096 == 0:
+                    bar.update(4096)
+    return counts
+
+
+def _progress():
+    from tqdm import tqdm
+
+    # disable=None: a bar on an interactive terminal only, never in logs or pipes
+    return tqdm(unit=" records", desc="tag", disable=None, leave=False)
+
+
+PARALLEL_BLOCK = 4 << 20
+
+
+def _worth_parallel(path: str) -> bool:
+    return (path != "-" and not path.endswith((".parquet", ".pq")) and os.path.isfile(path)
+            and os.path.getsize(path) > 2 * PARALLEL_BLOCK)
+
+
+def _tag_block(job) -> tuple:
+    """Worker: tag one block of JSONL lines. Returns (jsonl bytes, n out, n read, rejects, error)."""
+    import orjson
+
+    from causal_agents.formats.io import parse_line
+
+    name, first_line, block, opts, on_error = job
+    out, rejects, read = [], [], 0
+    for lineno, line in enumerate(block.split(b"\n"), first_line):
+        if not line.strip():
+            continue
+        read += 1
+        loc, rec = parse_line(line, name, lineno)
+        try:
+            if isinstance(rec, InputError):
+                raise rec
+            out.append(orjson.dumps(tag_record(rec, loc, opts)))
+        except InputError as e:
+            if on_error == "fail":
+                return b"", 0, read, [], str(e)
+            rejects.append((loc, None if isinstance(rec, InputError) else rec, str(e)))
+    return (b"\n".join(out) + b"\n" if out else b""), len(out), read, rejects, None
+
+
+def _tag_parallel(path, opts, writer, on_error, on_reject, counts: TagCounts, workers: int, bar) -> None:
+    import multiprocessing as mp
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    from causal_agents.formats.io import empty_input, read_line_blocks
+
+    before = counts.read
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    blocks = read_line_blocks(path, PARALLEL_BLOCK)
+    with ProcessPoolExecutor(workers, mp_context=ctx) as ex:
+        pending: deque = deque()
+
+        def submit() -> None:
+            nxt = next(blocks, None)
+            if nxt is not None:
+                pending.append(ex.submit(_tag_block, (path, nxt[0], nxt[1], opts, on_error)))
+
+        for _ in range(2 * workers):  # bounded read-ahead keeps memory flat
+            submit()
+        while pending:
+            data, n_out, n_read, rejects, err = pending.popleft().result()
+            counts.read += n_read
+            if err is not None:
+                for f in pending:
+                    f.cancel()
+                raise InputError(err)
+            submit()
+            writer.write_jsonl_bytes(data, n_out)
+            bar.update(n_read)
+            counts.tagged += n_out
+            for loc, rec, msg in rejects:
+                counts.rejected += 1
+                on_reject(loc, rec, msg)
+    if counts.read == before:
+        raise empty_input(path)

@@ -1,0 +1,77 @@
+"""Tokenizers: an offline byte-level default, or any Hugging Face fast tokenizer.
+
+The default needs no hub and no training: one token per UTF-8 byte plus four specials, so
+every string round-trips exactly and character offsets are always available (the label
+builder maps token classes by offsets). It carries a ChatML template so the
+``chat-template`` renderer works offline too.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from causal_agents.errors import CagError
+
+BYTE_TOKENIZER = "byte"
+SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>")
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def byte_level_tokenizer():
+    """A transformers PreTrainedTokenizerFast over the 256 byte symbols (GPT-2's byte map)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet(), key=_byte_of)
+    vocab = {ch: i for i, ch in enumerate(alphabet)}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    # No regex split and no prefix space: the byte stream is the token stream.
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|pad|>",
+                                   additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+                                   clean_up_tokenization_spaces=False)
+    fast.chat_template = CHATML_TEMPLATE
+    fast.name_or_path = BYTE_TOKENIZER
+    return fast
+
+
+def _byte_of(ch: str) -> int:
+    # GPT-2's bytes_to_unicode: printable bytes map to themselves, the rest to 256 + n.
+    return _unicode_to_byte()[ch]
+
+
+@lru_cache(maxsize=1)
+def _unicode_to_byte() -> dict:
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+def load_tokenizer(name_or_path: str | None = None):
+    """``None`` or ``"byte"``: the offline default. Otherwise a hub name or local path (fast
+    tokenizers only: the label builder needs character offsets)."""
+    if name_or_path in (None, "", BYTE_TOKENIZER):
+        return byte_level_tokenizer()
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(name_or_path, use_fast=True)
+    except (OSError, ValueError) as e:
+        raise CagError(f"cannot load a tokenizer from {name_or_path!r} "
+                       f"(expected a hub name, or a local directory with tokenizer files): {e}") from e
+    if not getattr(tok, "is_fast", False):
+        raise CagError(f"tokenizer {name_or_path!r} has no fast (Rust) version; cag needs character "
+                       "offsets to place labels")
+    return tok

@@ -1,0 +1,71 @@
+"""`cag data stem`: seeded STEM problem splits for the verifier-stream experiment."""
+
+from __future__ import annotations
+
+from typing import Annotated, List
+
+import typer
+
+from causal_agents.cli.data import data_app
+from causal_agents.cli.output import emit_json, info
+
+
+@data_app.command("stem")
+def stem(
+    out: Annotated[str, typer.Option("--out", "-o", help="Directory for sft.EXT, agent.EXT, test.EXT and manifest.json.")],
+    seed: Annotated[int, typer.Option("--seed", help="RNG seed; the same seed gives byte-identical files.")] = 0,
+    n: Annotated[List[str], typer.Option("-n", help="SPLIT=COUNT (repeatable) to change a split's size, "
+                                         "e.g. -n sft=20 -n test=10. Defaults: sft=200 agent=200 test=100.")] = [],
+    ext: Annotated[str, typer.Option("--ext", help="File type of the splits: jsonl, jsonl.gz or parquet.")] = "jsonl",
+    json_: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON on stdout.")] = False,
+) -> None:
+    """Write seeded, disjoint, skill-balanced STEM splits (10 skills, 3 domains).
+
+    sft: OpenAI chat records (question as a context user turn, the teacher's worked solution as a world-written assistant turn) that `cag tag` reads. agent, test: problem records (question, solution, answer, unit, tol_abs, tol_rel, domain, skill).
+
+    Example: cag data stem --out data/stem --seed 0 -n test=100
+    """
+    from causal_agents.stem import parse_counts, write_splits
+
+    manifest = write_splits(out, seed=seed, counts=parse_counts(n), ext=ext)
+    if json_:
+        emit_json(manifest)
+    else:
+        for split, path in manifest["files"].items():
+            info(f"{split}: {manifest['counts'][split]:,} problems -> {path}")
+
+
+@data_app.command("stem-grade")
+def stem_grade(
+    problems: Annotated[str, typer.Argument(help="Problem file from `cag data stem` (test.jsonl, agent.jsonl or .parquet).")],
+    outputs: Annotated[str, typer.Argument(help="Model outputs: one record per problem, {id, output} or {id, outputs: [...]}.")],
+    protocol: Annotated[str, typer.Option("--protocol", help="single: grade the first output only. gated: solved if any output passes (repair after a failed verdict, or pass@k).")] = "single",
+    json_: Annotated[bool, typer.Option("--json", help="Print the full result (overall, per skill, per domain, per item) as JSON.")] = False,
+) -> None:
+    """Grade model outputs with the STEM verifier: solve accuracy with Wilson 95% intervals, overall, per domain and per skill.
+
+    Example: cag data stem-grade data/stem/test.jsonl outputs.jsonl --protocol single
+    """
+    from causal_agents.errors import InputError
+    from causal_agents.stem_eval import PROTOCOLS, grade_files
+
+    if protocol not in PROTOCOLS:
+        raise InputError(f"--protocol expects one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    result = grade_files(problems, outputs, protocol)
+    if json_:
+        emit_json(result)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"STEM solve accuracy ({protocol})")
+    for col in ("group", "n", "solved", "accuracy", "Wilson 95%"):
+        table.add_column(col, justify="left" if col == "group" else "right")
+    rows = [("overall", result["overall"])]
+    rows += [(f"domain {k}", v) for k, v in result["per_domain"].items()]
+    rows += [(f"skill {k}", v) for k, v in result["per_skill"].items()]
+    for name, c in rows:
+        lo, hi = c["ci95"]
+        table.add_row(name, str(c["n"]), str(c["solved"]), f"{c['accuracy']:.3f}", f"[{lo:.3f}, {hi:.3f}]")
+    from causal_agents.cli.output import console
+
+    console().print(table)

@@ -1,0 +1,42 @@
+"""Options shared by several commands, declared once as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated, List, Optional
+
+import typer
+
+Inputs = Annotated[List[str], typer.Argument(
+    help="Transcript files: .jsonl, .jsonl.gz, .parquet, a quoted glob ('logs/*.parquet'), or - for stdin.",
+    show_default=False)]
+Output = Annotated[Optional[str], typer.Option(
+    "-o", "--output", help="Write to FILE (.jsonl, .jsonl.gz or .parquet, atomically) instead of stdout.")]
+Format = Annotated[Optional[str], typer.Option(
+    "--format", help="Force the input format: openai, sharegpt, text, stream or tagged (default: detect per record).")]
+Selves = Annotated[List[str], typer.Option(
+    "--self", help="Name of the agent being trained (repeatable). A message whose author/name is set "
+    "and is not a self is world-written, whatever its role.")]
+RoleMap = Annotated[List[str], typer.Option(
+    "--role-map", help="ROLE=GATE (repeatable): gate a role as agent, world or context, e.g. --role-map critic=world.")]
+TextRoles = Annotated[List[str], typer.Option(
+    "--text-role", help="Role names that start a turn in the plain text format (repeatable; "
+    "default: User, Agent, Assistant, Human, AI, System, Tool, Teacher, Verifier, Oracle).")]
+OnError = Annotated[str, typer.Option(
+    "--on-error", help="fail: stop at the first bad record, write nothing, exit 1. "
+    "skip: write bad records to --rejects and go on.")]
+Rejects = Annotated[Optional[str], typer.Option(
+    "--rejects", help="Where --on-error skip writes rejected records (JSONL) [default: rejects.jsonl, "
+    "or OUTPUT.rejects.jsonl with -o].")]
+Tokenizer = Annotated[Optional[str], typer.Option(
+    "--tokenizer", help="Hugging Face tokenizer name or path (fast tokenizers only). Default: cag's "
+    "offline byte-level tokenizer.")]
+Renderer = Annotated[str, typer.Option(
+    "--renderer", help="plain: 'Role: text' lines (role prefixes supervised in both modes); "
+    "chat-template: the tokenizer's own template; stream: the verifier-loop prompt format.")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")]
+
+
+def tag_options(selves, role_map, text_roles, fmt):
+    from causal_agents.provenance import TagOptions
+
+    return TagOptions.build(selves=selves or (), role_map=role_map or (), text_roles=text_roles or (), format=fmt)

@@ -1,0 +1,39 @@
+"""`cag tag`: infer who wrote every segment (agent, world or context) and say which rule decided."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from causal_agents.cli import options as o
+from causal_agents.cli.main import app
+from causal_agents.cli.output import info
+
+
+@app.command()
+def tag(inputs: o.Inputs, output: o.Output = None, format: o.Format = None, self_: o.Selves = [],
+        role_map: o.RoleMap = [], text_role: o.TextRoles = [], on_error: o.OnError = "fail",
+        rejects: o.Rejects = None,
+        workers: Annotated[int, typer.Option(
+            "--workers", help="Processes for large JSONL inputs (0: one per CPU, at most 8). Pays off on "
+            "idle many-core machines; output order and content do not depend on it.")] = 1) -> None:
+    """Tag transcripts with provenance gates, one tagged JSON record per input transcript.
+
+    Reads OpenAI/HF chat (messages), ShareGPT (conversations), plain 'Role: text' (text),
+    verifier streams (question/attempts) and already-tagged records (segments), detected per
+    record. Each segment gets gate agent|world|context and the rule that decided it:
+    provenance-field, self, other-author, role-map or role-default.
+
+    Example: cag tag logs.jsonl --self my-agent -o tagged.parquet
+    """
+    from causal_agents.tagging import tag_to_file
+
+    opts = o.tag_options(self_, role_map, text_role, format)
+    if on_error == "skip" and rejects is None:
+        rejects = f"{output}.rejects.jsonl" if output else "rejects.jsonl"
+    counts = tag_to_file(inputs, opts, output, on_error=on_error, rejects_path=rejects, workers=workers)
+    msg = f"tagged {counts.tagged:,} of {counts.read:,} records"
+    if on_error == "skip":
+        msg += f"; {counts.rejected:,} rejected -> {rejects}"
+    info(msg)
