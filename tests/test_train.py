@@ -126,6 +126,7 @@ def test_model_path_without_tokenizer_fails(tmp_path, capsys):
 
     mdir = tmp_path / "m"
     tiny_model(load_tokenizer(None), 0).save_pretrained(mdir)  # weights and config, no tokenizer
+    capsys.readouterr()
     out = tmp_path / "o"
     assert main(["train", DATA, "--mask", "obs", "--model", str(mdir), "--out", str(out), "--no-progress"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
