@@ -18,11 +18,11 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))  # _truth_helpers
 
 
 def launcher() -> str:
-    from tests._truth_helpers import launcher_source
+    from _truth_helpers import launcher_source
 
     fd, path = tempfile.mkstemp(suffix="_cag.py")
     with os.fdopen(fd, "w") as f:

@@ -2,11 +2,11 @@
 
 Why: with one token per byte a claim is ~45 tokens and the word that makes it true or false
 is one of them, so the per-token margin Δ of a model that prefers the lie 60:40 is about
--0.01 and drowns in noise. Whole-word tokens make a claim ~12 tokens, as with the paper's
-BPE tokenizer, and sequences 2.5x shorter (faster training). Spaces, punctuation and
-newlines are tokens of their own, so a prompt ending in "Agent: " tokenizes exactly as in
-training, and byte fallback (the 256 byte symbols are in the vocabulary) means any text still
-round-trips: ``decode(encode(s)) == s``.
+-0.01 and drowns in noise. Whole-word tokens make a claim ~7 tokens, as with the paper's
+BPE tokenizer, and sequences ~5x shorter (faster training). A space belongs to the word
+before it ("is ", "Agent", ": "), so a probe prompt ending in "Agent: " tokenizes exactly as
+in training and the claim after it starts a fresh token. The 256 byte symbols stay in the
+vocabulary, so any text still round-trips: ``decode(encode(s)) == s``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ def fit_word_tokenizer(texts: list[str], vocab_size: int = 2048, min_frequency: 
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(r"\s|[^\w\s]"), behavior="isolated"),
+        # a word or a punctuation mark with the one space after it; other whitespace alone
+        pre_tokenizers.Split(Regex(r"\w+ ?|[^\w\s] ?|\s"), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])
     tok.decoder = decoders.ByteLevel()
