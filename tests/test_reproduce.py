@@ -26,3 +26,20 @@ def test_reproduce_truth_small(tmp_path, capsys):
     # a finished reproduction is not silently replaced
     assert main(args) == 1
     assert "already holds" in capsys.readouterr().err
+
+
+def test_fitted_word_tokenizer_round_trips_and_aligns_probe_prompts():
+    from causal_agents.dialogues import CONTEXT, generate, load_facts
+    from causal_agents.probes import margin_prompt
+    from causal_agents.tiny_tokenizer import fit_word_tokenizer
+
+    facts = load_facts("sample_data/facts-33.json")
+    rows = generate(facts, n=480, seed=0)
+    tok = fit_word_tokenizer([r["text"] for r in rows])
+    for s in [rows[0]["text"], "unseen wörds ✓ and\ttabs\n", CONTEXT]:
+        assert tok.decode(tok(s)["input_ids"]) == s
+    f = facts[1]
+    p, c = tok(margin_prompt(CONTEXT, f))["input_ids"], tok(f.true)["input_ids"]
+    # the probe's prompt + claim tokenize exactly as the same text inside a training dialogue
+    assert p + c == tok(margin_prompt(CONTEXT, f) + f.true)["input_ids"]
+    assert len(c) <= 8  # whole words: "The capital of Australia is Canberra."
