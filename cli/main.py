@@ -26,6 +26,7 @@ def _register() -> None:
     # Each module adds its command(s) to `app`; heavy imports live inside the commands.
     # One import per command module below; keep the list sorted.
     import causal_agents.cli.output  # noqa: F401  (always present; keeps this body non-empty)
+    from causal_agents.cli import scm  # noqa: F401
 
 
 _register()
