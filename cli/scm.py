@@ -216,6 +216,7 @@ def bench_cmd(
     k: Annotated[int, typer.Option("--k", help="Number of factors.")] = 10,
     epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs per run.")] = None,
     scm_mode: Annotated[str, typer.Option(help="shared: one SCM for all seeds (the original); per-seed.")] = "per-seed",
+    shard: Annotated[str, typer.Option(help="i/n: run every n-th missing run from i (parallel processes).")] = "0/1",
     as_json: JsonOpt = False,
 ) -> None:
     """Run the grid graphs x models x seeds x ablations x sizes; write results.json and results.md."""
@@ -224,7 +225,12 @@ def bench_cmd(
 
     cfg = BenchConfig.make(quick=quick, graphs=graphs, models=models, seeds=seeds, variants=variants,
                            sizes=sizes, k=k, epochs=epochs, scm_mode=scm_mode)
-    res = run_bench(cfg, out, progress=not as_json)
+    try:
+        i, n_sh = (int(x) for x in shard.split("/"))
+        assert 0 <= i < n_sh
+    except (ValueError, AssertionError):
+        raise typer.BadParameter(f"expected i/n with 0 <= i < n, got '{shard}'", param_hint="--shard")
+    res = run_bench(cfg, out, progress=not as_json, shard=(i, n_sh))
     if as_json:
         emit_json(res["cells_json"])
     else:

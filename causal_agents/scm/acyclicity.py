@@ -16,14 +16,14 @@ import torch
 
 
 def expm(m: np.ndarray) -> np.ndarray:
-    """Matrix exponential by scaling and squaring with an 18-term Taylor series (float64);
+    """Matrix exponential by scaling and squaring with a 10-term Taylor series (float64);
     ample for the small non-negative matrices the penalty sees."""
     norm = np.abs(m).sum(1).max()
     s = max(0, int(math.ceil(math.log2(norm / 0.5))) if norm > 0.5 else 0)
     a = m / (2 ** s)
     out = np.eye(len(m))
     term = np.eye(len(m))
-    for i in range(1, 18):
+    for i in range(1, 11):  # after scaling to norm <= 0.5 the 10-term remainder is < 1e-9
         term = term @ a / i
         out = out + term
     for _ in range(s):

@@ -34,7 +34,7 @@ METRICS = ("goal_rate", "violation_rate", "appropriate_deferral", "inappropriate
 @dataclass
 class BenchConfig:
     graphs: list = field(default_factory=lambda: ["er"])
-    models: list = field(default_factory=lambda: ["aclscm", "mlp", "gru", "transformer"])
+    models: list = field(default_factory=lambda: ["aclscm", "mlp", "gru", "transformer", "own_factor"])
     seeds: list = field(default_factory=lambda: [0, 1, 2])
     variants: list = field(default_factory=lambda: ["full", "no_dag", "no_hinge", "no_do", "dagma"])
     sizes: list = field(default_factory=lambda: [10000, 2000])
@@ -104,19 +104,28 @@ def _seeds(s: str) -> list[int]:
 
 
 def plan_runs(cfg: BenchConfig) -> list[dict]:
-    """The grid: baselines run the full model only; ablations and the data-size control apply
-    to AC-LSCM (the control at the smaller sizes uses the full model only)."""
-    runs = []
+    """The grid, most informative first: every model's full variant at the main size, then the
+    AC-LSCM ablations, then the data-size control (AC-LSCM full at the smaller sizes)."""
     main_n = max(cfg.sizes)
+    runs = []
+
+    def add(g, m, v, n):
+        for s in cfg.seeds:
+            runs.append({"graph": g, "model": m, "variant": v, "n": n, "seed": s,
+                         "key": f"{g}-K{cfg.k}-{m}-{v}-n{n}-s{s}-{cfg.scm_mode}"})
+
     for g in cfg.graphs:
         for m in cfg.models:
-            for v in (cfg.variants if m == "aclscm" else ["full"]):
+            if m != "aclscm" or "full" in cfg.variants:
+                add(g, m, "full", main_n)
+        if "aclscm" in cfg.models:
+            for v in cfg.variants:
+                if v != "full":
+                    add(g, "aclscm", v, main_n)
+            if "full" in cfg.variants:
                 for n in cfg.sizes:
-                    if n != main_n and not (m == "aclscm" and v == "full"):
-                        continue
-                    for s in cfg.seeds:
-                        runs.append({"graph": g, "model": m, "variant": v, "n": n, "seed": s,
-                                     "key": f"{g}-K{cfg.k}-{m}-{v}-n{n}-s{s}-{cfg.scm_mode}"})
+                    if n != main_n:
+                        add(g, "aclscm", "full", n)
     return runs
 
 
@@ -160,7 +169,9 @@ def failure_mode(t: dict) -> str:
     return "ok"
 
 
-def run_bench(cfg: BenchConfig, out: str, progress: bool = True) -> dict:
+def run_bench(cfg: BenchConfig, out: str, progress: bool = True, shard: tuple[int, int] = (0, 1)) -> dict:
+    """Run (or resume) the grid. ``shard=(i, n)``: this process runs every n-th missing run
+    starting at i, so n processes can share a grid; each then aggregates what exists."""
     from causal_agents.formats.io import read_json, write_json_atomic
 
     os.makedirs(os.path.join(out, "runs"), exist_ok=True)
@@ -170,10 +181,12 @@ def run_bench(cfg: BenchConfig, out: str, progress: bool = True) -> dict:
         from tqdm import tqdm
         bar = tqdm(total=len(runs), desc="scm bench", unit="run", dynamic_ncols=True)
     results = []
-    for r in runs:
+    for j, r in enumerate(runs):
         path = os.path.join(out, "runs", r["key"] + ".json")
         if os.path.exists(path):
             results.append(read_json(path))  # resumable: finished runs are not redone
+        elif j % shard[1] != shard[0]:
+            pass  # another shard's run
         else:
             rec = run_one(cfg, r)
             write_json_atomic(path, rec)
