@@ -86,10 +86,14 @@ def train_cmd(
     cf_weight: Annotated[Optional[float], typer.Option(
         help="Supervised counterfactual MSE weight (default 1 for aclscm, 0 for baselines).")] = None,
     dag_warmup: Annotated[int, typer.Option(help="Epochs over which the DAG weight ramps up.")] = 50,
+    structure_on: Annotated[str, typer.Option(
+        help="Where sparsity/acyclicity act: weights (edge strength of the masked first layer) "
+             "or mask (the Gumbel mask alone, as the original).")] = "weights",
+    logit_init: Annotated[float, typer.Option(help="Initial adjacency logit (the original used 0).")] = 1.0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from --out if it exists.")] = False,
     metrics: Annotated[Optional[str], typer.Option(help="Per-epoch metrics JSONL file.")] = None,
     threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 1,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (shown only on a terminal).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Train AC-LSCM or a baseline with early stopping on a held-out tail of the data."""
@@ -99,11 +103,17 @@ def train_cmd(
     from causal_agents.scm.train import TrainConfig, train
 
     d, scm, _ = read_parquet(data)
+    if structure_on not in ("weights", "mask"):
+        raise typer.BadParameter("expected weights or mask", param_hint="--structure-on")
     mcfg = model_config(model, scm.k, dag=dag, l1=l1, hinge=hinge, do_operator=do_operator,
                         cf_weight=cf_weight, dag_warmup=dag_warmup)
+    mcfg.structure_on, mcfg.logit_init = structure_on, logit_init
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
                       threads=threads, model=mcfg)
-    r = train(d, scm, cfg, out=out, resume=resume, progress=not quiet, metrics_path=metrics)
+    import sys
+
+    r = train(d, scm, cfg, out=out, resume=resume, progress=not quiet and sys.stderr.isatty(),
+              metrics_path=metrics)
     s = r["summary"]
     if as_json:
         emit_json({"out": out, **s})
@@ -230,7 +240,9 @@ def bench_cmd(
         assert 0 <= i < n_sh
     except (ValueError, AssertionError):
         raise typer.BadParameter(f"expected i/n with 0 <= i < n, got '{shard}'", param_hint="--shard")
-    res = run_bench(cfg, out, progress=not as_json, shard=(i, n_sh))
+    import sys
+
+    res = run_bench(cfg, out, progress=not as_json and sys.stderr.isatty(), shard=(i, n_sh))
     if as_json:
         emit_json(res["cells_json"])
     else:
