@@ -106,8 +106,8 @@ def train_cmd(
     if structure_on not in ("weights", "mask"):
         raise typer.BadParameter("expected weights or mask", param_hint="--structure-on")
     mcfg = model_config(model, scm.k, dag=dag, l1=l1, hinge=hinge, do_operator=do_operator,
-                        cf_weight=cf_weight, dag_warmup=dag_warmup)
-    mcfg.structure_on, mcfg.logit_init = structure_on, logit_init
+                        cf_weight=cf_weight, dag_warmup=dag_warmup, structure_on=structure_on,
+                        logit_init=logit_init)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
                       threads=threads, model=mcfg)
     import sys
@@ -221,7 +221,8 @@ def bench_cmd(
     models: Annotated[Optional[str], typer.Option(help="Comma list of models.")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Seeds, e.g. 0,1,2 or 0-4.")] = None,
     variants: Annotated[Optional[str], typer.Option(
-        help="AC-LSCM ablations: full,no_dag,no_hinge,no_do,dagma.")] = None,
+        help="AC-LSCM ablations: full,no_dag,no_hinge,no_do,dagma (default all), and "
+             "mask_struct (the original's structure terms on the mask, logits from 0).")] = None,
     sizes: Annotated[Optional[str], typer.Option(help="Data sizes, e.g. 10000,2000.")] = None,
     k: Annotated[int, typer.Option("--k", help="Number of factors.")] = 10,
     epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs per run.")] = None,

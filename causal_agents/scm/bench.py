@@ -21,6 +21,8 @@ VARIANTS = {
     "no_hinge": {"hinge": False},
     "no_do": {"do_operator": False},
     "dagma": {"dag": "dagma"},
+    # the original's structure terms: on the mask alone, logits starting at 0 (not in the default grid)
+    "mask_struct": {"structure_on": "mask", "logit_init": 0.0},
 }
 TASK_SPECS = {
     "paper": dict(task="paper"),
@@ -275,12 +277,14 @@ def _pm(d: dict, digits: int = 3) -> str:
 def markdown(cells: list[dict], cfg: BenchConfig) -> str:
     lines = [f"# cag scm bench (K={cfg.k}, scm-mode {cfg.scm_mode}, seeds {cfg.seeds})", ""]
     lines += ["## Prediction", "", "| graph | model | variant | n | seeds | mse | cf_mse | intervention_mse | "
-              "abduction_mse | SHD | TPR | FDR | epochs |", "|---" * 13 + "|"]
+              "abduction_mse | SHD | TPR | FDR | empty graphs | epochs | train s |", "|---" * 15 + "|"]
     for c in cells:
-        g = (_pm(c["shd"], 1), _pm(c["tpr"], 2), _pm(c["fdr"], 2)) if "shd" in c else ("-", "-", "-")
+        g = ((_pm(c["shd"], 1), _pm(c["tpr"], 2), _pm(c["fdr"], 2), str(c["empty_graphs"])) if "shd" in c
+             else ("-", "-", "-", "-"))
         lines.append(f"| {c['graph']} | {c['model']} | {c['variant']} | {c['n']} | {len(c['seeds'])} | "
                      f"{_pm(c['mse'], 4)} | {_pm(c['cf_mse'], 4)} | {_pm(c['intervention_mse'], 4)} | "
-                     f"{_pm(c['abduction_mse'], 4)} | {g[0]} | {g[1]} | {g[2]} | {_pm(c['epochs'], 0)} |")
+                     f"{_pm(c['abduction_mse'], 4)} | {g[0]} | {g[1]} | {g[2]} | {g[3]} | {_pm(c['epochs'], 0)} | "
+                     f"{_pm(c['train_seconds'], 0)} |")
     for t in TASK_SPECS:
         lines += ["", f"## Task: {t}", "",
                   "| graph | model | variant | n | scoring | goal | violations | appropriate deferral | "

@@ -11,13 +11,15 @@ CALIBRATION_SEED_OFFSET = 50_021  # detector episodes never coincide with scored
 
 def model_config(model: str, k: int, *, dag: str = "notears", l1: float = 0.1, hinge: bool = True,
                  do_operator: bool = True, cf_weight: float | None = None,
-                 dag_warmup: int = 50) -> ModelConfig:
+                 dag_warmup: int = 50, structure_on: str = "weights",
+                 logit_init: float = 1.0) -> ModelConfig:
     """Baselines train on factual transitions only (cf_weight 0), as in the original;
     AC-LSCM adds the supervised counterfactual term (cf_weight 1)."""
     if cf_weight is None:
         cf_weight = 1.0 if model == "aclscm" else 0.0
     return ModelConfig(model=model, k=k, dag=dag, l1_weight=l1, hinge=hinge and model == "aclscm",
-                       do_operator=do_operator, cf_weight=cf_weight, dag_warmup=dag_warmup)
+                       do_operator=do_operator, cf_weight=cf_weight, dag_warmup=dag_warmup,
+                       structure_on=structure_on, logit_init=logit_init)
 
 
 def load(model_path: str, data: str | None = None):
