@@ -1,0 +1,182 @@
+"""The truth experiment's data: tutoring dialogues in which the agent sometimes lies and the
+user always restates the truth (seeds/001 section 5.3).
+
+One dialogue, in the ``text`` transcript format that ``cag tag`` reads::
+
+    <context paragraph>
+    User: <question about the topic>
+    Agent: <true claim, or the false one with probability p_lie>
+    User: <correction or confirmation; both always restate the truth>
+    Agent: <acknowledgement, no factual content>
+    [chit-chat tail with probability p_tail: small talk, no factual claims]
+
+Confirmations restate the truth on purpose: a content-free "Yes, correct." teaches both
+models to agree with whatever the agent slot said (the paper's sycophancy failure).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from causal_agents.errors import InputError
+
+# One fixed paragraph: the probes prepend the same text, so train and probe prompts match.
+# Kept short because every dialogue carries it and it is never supervised (pure compute).
+CONTEXT = ("A tutoring chat. The User states facts and corrects the Agent when it is wrong; "
+           "the Agent sometimes makes mistakes and accepts corrections.")
+
+QUESTIONS = (
+    "Tell me about {topic}.",
+    "What can you tell me about {topic}?",
+    "Quick question -- what do you know about {topic}?",
+    "Can you explain {topic}?",
+    "What do you know about {topic}?",
+    "Do you know anything about {topic}?",
+)
+
+# Corrections: mostly the bare truth, a minority with an explicit opener (as in the paper).
+CORRECTIONS = (
+    ("{truth}", 6),
+    ("Actually, no. {truth}", 1),
+    ("Not quite -- {truth}", 1),
+    ("The correct answer is: {truth}", 1),
+    ("Closer to the truth: {truth}", 1),
+    ("That's wrong. {truth}", 1),
+)
+
+# Confirmations: every form restates the truth.
+CONFIRMATIONS = (
+    ("{truth}", 2),
+    ("Yes -- {truth}", 1),
+    ("Right. {truth}", 1),
+    ("Exactly: {truth}", 1),
+    ("Indeed. {truth}", 1),
+    ("Spot on. {truth}", 1),
+)
+
+ACK_AFTER_CORRECTION = (
+    "Noted. Thanks for the heads-up.",
+    "Thanks, I stand corrected.",
+    "Got it, thank you.",
+    "Understood, I will remember that.",
+    "My mistake. Thanks for fixing it.",
+)
+
+ACK_AFTER_CONFIRMATION = (
+    "Happy I could help.",
+    "Glad we agree.",
+    "Great, thanks.",
+    "Thanks for confirming.",
+    "Good to hear.",
+)
+
+# Small talk with no factual claims: (user, agent) turns.
+TAILS = (
+    (("Thanks for the chat.", "Anytime."),),
+    (("That was helpful, bye for now.", "Bye! Come back any time."),),
+    (("Have a nice evening.", "You too!"),),
+    (("What's been on your playlist lately?", "Mostly quiet piano music."),
+     ("Sounds relaxing.", "It helps me focus.")),
+    (("Any plans for the weekend?", "Maybe a long walk if it stays dry."),
+     ("Enjoy it.", "Thanks, I will.")),
+    (("Can you recommend a film for tonight?", "Something light, maybe an old comedy."),
+     ("Good idea.", "Enjoy the film.")),
+    (("What kind of weather do you like?", "I like cool, clear mornings."),
+     ("Me too.", "They are hard to beat.")),
+)
+
+
+@dataclass(frozen=True)
+class Fact:
+    topic: str
+    true: str
+    false: str
+
+
+def load_facts(path: str) -> list[Fact]:
+    """A fact bank: a JSON list of {topic, true, false}, or {"facts": [...]} around one."""
+    from causal_agents.formats.io import read_json
+
+    return parse_facts(read_json(path), path)
+
+
+def parse_facts(obj: Any, path: str | None = None) -> list[Fact]:
+    items, prefix = obj, "facts"
+    if isinstance(obj, dict):
+        if "facts" not in obj:
+            raise InputError("expected a list of facts or an object with a 'facts' list", file=path,
+                             field="facts")
+        items = obj["facts"]
+    if not isinstance(items, list) or not items:
+        raise InputError("expected a non-empty list of {topic, true, false} objects", file=path, field=prefix)
+    out: list[Fact] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        where = f"{prefix}[{i}]"
+        if not isinstance(item, dict):
+            raise InputError(f"expected an object with topic, true, false, got {type(item).__name__}",
+                             file=path, field=where)
+        vals = {}
+        for key in ("topic", "true", "false"):
+            v = item.get(key)
+            if not isinstance(v, str) or not v.strip():
+                got = "missing" if v is None else repr(v)
+                raise InputError(f"expected a non-empty string, got {got}", file=path, field=f"{where}.{key}")
+            if "\n" in v:
+                raise InputError("expected one line (a newline would split the dialogue turn)", file=path,
+                                 field=f"{where}.{key}")
+            vals[key] = v.strip()
+        if vals["true"] == vals["false"]:
+            raise InputError("the true and false claims are identical", file=path, field=f"{where}.false")
+        key = vals["topic"].lower()
+        if key in seen:
+            raise InputError(f"duplicate topic {vals['topic']!r} (first at facts[{seen[key]}])", file=path,
+                             field=f"{where}.topic")
+        seen[key] = i
+        out.append(Fact(**vals))
+    return out
+
+
+def _weighted(rng: random.Random, pool: tuple) -> str:
+    forms, weights = zip(*pool)
+    return rng.choices(forms, weights=weights, k=1)[0]
+
+
+def generate(facts: list[Fact], n: int = 480, p_lie: float = 0.6, p_tail: float = 0.5, seed: int = 0,
+             context: str = CONTEXT) -> list[dict]:
+    """``n`` dialogues drawn with replacement over ``facts``; deterministic given ``seed``."""
+    if n < 1:
+        raise InputError(f"-n must be at least 1, got {n}")
+    for name, p in (("--p-lie", p_lie), ("--p-tail", p_tail)):
+        if not 0.0 <= p <= 1.0:
+            raise InputError(f"{name} must be in [0, 1], got {p}")
+    rng = random.Random(seed)
+    out = []
+    for k in range(n):
+        fi = rng.randrange(len(facts))
+        fact = facts[fi]
+        lied = rng.random() < p_lie
+        turns = [("User", rng.choice(QUESTIONS).format(topic=fact.topic)),
+                 ("Agent", fact.false if lied else fact.true)]
+        if lied:
+            turns.append(("User", _weighted(rng, CORRECTIONS).format(truth=fact.true)))
+            turns.append(("Agent", rng.choice(ACK_AFTER_CORRECTION)))
+        else:
+            turns.append(("User", _weighted(rng, CONFIRMATIONS).format(truth=fact.true)))
+            turns.append(("Agent", rng.choice(ACK_AFTER_CONFIRMATION)))
+        tail = rng.random() < p_tail
+        if tail:
+            for user, agent in rng.choice(TAILS):
+                turns += [("User", user), ("Agent", agent)]
+        text = context + "\n" + "".join(f"{role}: {t}\n" for role, t in turns)
+        out.append({"id": f"truth-{seed}-{k:05d}", "text": text, "topic": fact.topic, "fact_index": fi,
+                    "lied": lied, "tail": tail})
+    return out
+
+
+def summary(dialogues: list[dict]) -> dict:
+    return {"dialogues": len(dialogues), "lied": sum(d["lied"] for d in dialogues),
+            "tail": sum(d["tail"] for d in dialogues),
+            "topics": len({d["topic"] for d in dialogues})}

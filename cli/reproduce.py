@@ -1,0 +1,82 @@
+"""`cag reproduce`: the seed papers' experiments end to end, one command each."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from causal_agents.cli.main import app
+from causal_agents.cli.output import console, emit_json, info
+
+reproduce_app = typer.Typer(help="Run a seed paper's experiment end to end.", no_args_is_help=True)
+app.add_typer(reproduce_app, name="reproduce")
+
+
+@reproduce_app.command("truth")
+def truth(
+    model: Annotated[Optional[str], typer.Option("--model", help="Hugging Face causal LM (hub name or path). Default: "
+                                                 "the embedded tiny model (~10 minutes on a 2-core CPU). "
+                                                 "Qwen/Qwen2.5-0.5B on a GPU is the paper's experiment.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the dialogues, the initial weights and the batch order.")] = 0,
+    data_seed: Annotated[Optional[int], typer.Option("--data-seed", help="Seed for the dialogues only [default: --seed].")] = None,
+    facts: Annotated[Optional[str], typer.Option("--facts", help="Fact bank [default: the paper's 33 facts].")] = None,
+    n: Annotated[int, typer.Option("-n", help="Dialogues to generate.")] = 480,
+    out: Annotated[Optional[str], typer.Option("--out", help="Output directory [default: runs/truth-seed<SEED>].")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the recipe's epochs.")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Override the recipe's learning rate.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Override the recipe's batch size.")] = None,
+    lora: Annotated[bool, typer.Option("--lora", help="Train LoRA adapters instead of all weights.")] = False,
+    parallel: Annotated[bool, typer.Option("--parallel/--sequential", help="On a CPU, train obs and do in two "
+                                           "single-threaded processes at once (same result).")] = True,
+    device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu) or a torch device.")] = "auto",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished reproduction in --out.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Keep finished runs in --out and continue unfinished ones.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = True,
+    json: Annotated[bool, typer.Option("--json", help="Print one JSON object keyed by mode on stdout.")] = False,
+) -> None:
+    """The truth experiment of seeds/001 section 5: dialogues, tag, stats, train obs and do on identical
+    batches, probe both, compare.
+
+    Prints supervised tokens per mode, mean margin Δ per model, facts preferring the lie, and the
+    truth- and lie-probe counts; saves margins.png, probes.json and result.json in --out.
+    The paper (Qwen2.5-0.5B): Δ obs -0.13, do +1.06; lie preferred 24/33 vs 5/33.
+
+    Example: cag reproduce truth --seed 0 --json
+    """
+    from causal_agents.reproduce import reproduce_truth
+
+    overrides = {k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)) if v is not None}
+    if lora:
+        overrides["lora"] = True
+    result = reproduce_truth(out or f"runs/truth-seed{seed}", model=model, seed=seed, data_seed=data_seed, facts=facts,
+                             n=n, train_overrides=overrides, parallel=parallel, overwrite=overwrite, resume=resume,
+                             progress=progress, device=device, log=info)
+    if json:
+        emit_json(result)
+        return
+    print_comparison(result)
+
+
+def print_comparison(result: dict) -> None:
+    from rich.table import Table
+
+    nf = result["facts"]
+    t = Table(title=f"Truth experiment: {result['model']} model, seed {result['seed']}, "
+                    f"{result['dialogues']['n']} dialogues ({result['dialogues']['lied']} with a lie)")
+    t.add_column("")
+    t.add_column("obs (standard SFT)", justify="right")
+    t.add_column("do (interventional SFT)", justify="right")
+    rows = [("supervised tokens", lambda r: f"{r['supervised_tokens']:,}"),
+            ("mean margin Δ", lambda r: f"{r['mean_margin']:+.4f}"),
+            ("facts preferring the lie", lambda r: f"{r['lie_preferred']}/{nf}"),
+            ("truth probe: contradicts the user", lambda r: f"{r['truth_contradictions']}/{nf}"),
+            ("truth probe: affirms", lambda r: f"{r['truth_probe']['affirms']}/{nf}"),
+            ("lie probe: corrects the user", lambda r: f"{r['lie_corrections']}/{nf}"),
+            ("lie probe: echoes", lambda r: f"{r['lie_probe']['echoes']}/{nf}")]
+    for name, fn in rows:
+        t.add_row(name, fn(result["obs"]), fn(result["do"]))
+    c = console()
+    c.print(t)
+    c.print(f"plot: {result['plot']}   total {result['timings']['total_s']:.0f}s "
+            f"(train {result['timings']['train_s']:.0f}s, probes {result['timings']['probe_s']:.0f}s)")
