@@ -98,13 +98,23 @@ def tag_to_file(paths: list[str], opts: TagOptions, output: str | None, on_error
 
         w = stack.enter_context(RecordWriter(output, arrow_schema=tagged_arrow_schema() if parquet else None,
                                              spool_stdout=on_error == "fail"))
+        bar = stack.enter_context(_progress())
         for path in expand_paths(paths):
             if not parquet and workers > 1 and _worth_parallel(path):
-                _tag_parallel(path, opts, w, on_error, on_reject, counts, workers)
+                _tag_parallel(path, opts, w, on_error, on_reject, counts, workers, bar)
                 continue
             for rec in iter_tagged([path], opts, on_error, on_reject, counts):
                 w.write(for_parquet(rec) if parquet else rec)
+                if counts.tagged % 4096 == 0:
+                    bar.update(4096)
     return counts
+
+
+def _progress():
+    from tqdm import tqdm
+
+    # disable=None: a bar on an interactive terminal only, never in logs or pipes
+    return tqdm(unit=" records", desc="tag", disable=None, leave=False)
 
 
 PARALLEL_BLOCK = 4 << 20
@@ -139,7 +149,7 @@ def _tag_block(job) -> tuple:
     return (b"\n".join(out) + b"\n" if out else b""), len(out), read, rejects, None
 
 
-def _tag_parallel(path, opts, writer, on_error, on_reject, counts: TagCounts, workers: int) -> None:
+def _tag_parallel(path, opts, writer, on_error, on_reject, counts: TagCounts, workers: int, bar) -> None:
     import multiprocessing as mp
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
@@ -168,6 +178,7 @@ def _tag_parallel(path, opts, writer, on_error, on_reject, counts: TagCounts, wo
                 raise InputError(err)
             submit()
             writer.write_jsonl_bytes(data, n_out)
+            bar.update(n_read)
             counts.tagged += n_out
             for loc, rec, msg in rejects:
                 counts.rejected += 1

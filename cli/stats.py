@@ -32,8 +32,13 @@ def stats(inputs: o.Inputs, tokenizer: o.Tokenizer = None, renderer: o.Renderer 
 
     if by not in GROUPS:
         raise typer.BadParameter(f"expected one of {', '.join(GROUPS)}", param_hint="--by")
+    from tqdm import tqdm
+
     records = iter_tagged(inputs, o.tag_options(self_, role_map, text_role, format))
-    report = compute_stats(records, StatsOptions(tokenizer=tokenizer, renderer=renderer, max_length=max_length))
+    # disable=None: a bar on an interactive terminal only, never in logs or pipes
+    with tqdm(unit=" transcripts", desc="stats", disable=None, leave=False) as bar:
+        report = compute_stats(records, StatsOptions(tokenizer=tokenizer, renderer=renderer, max_length=max_length),
+                               progress=bar.update)
     if json:
         emit_json(report)
         return
