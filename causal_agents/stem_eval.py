@@ -55,6 +55,27 @@ def evaluate(items: list[dict], outputs: list, protocol: str = "single") -> dict
     }
 
 
+def read_problems(path: str) -> dict[str, dict]:
+    """Problem records (``cag data stem``'s agent or test split) keyed by id, in file order;
+    each needs ``id``, ``question`` and a numeric ``answer``, and ids must be unique."""
+    from causal_agents.errors import InputError
+    from causal_agents.formats.io import read_records
+
+    problems: dict[str, dict] = {}
+    for loc, rec in read_records(path):
+        if isinstance(rec, InputError):
+            raise rec
+        line = loc.get("line", loc.get("row"))
+        for k, types in (("id", str), ("question", str), ("answer", (int, float))):
+            if not isinstance(rec.get(k), types) or isinstance(rec.get(k), bool):
+                raise InputError(f"expected a problem record with {k!r} ({'a number' if k == 'answer' else 'a string'})",
+                                 file=path, line=line, field=k)
+        if rec["id"] in problems:
+            raise InputError(f"duplicate problem id {rec['id']!r}", file=path, line=line, field="id")
+        problems[rec["id"]] = rec
+    return problems
+
+
 def grade_files(problems_path: str, outputs_path: str, protocol: str = "single") -> dict:
     """Grade a JSONL/Parquet file of outputs (``{"id", "output": str}`` or ``{"id", "outputs":
     [str, ...]}``) against the problem file it answers (``cag data stem``'s test or agent split).
@@ -62,16 +83,7 @@ def grade_files(problems_path: str, outputs_path: str, protocol: str = "single")
     from causal_agents.errors import InputError
     from causal_agents.formats.io import read_records
 
-    problems: dict[str, dict] = {}
-    for loc, rec in read_records(problems_path):
-        if isinstance(rec, InputError):
-            raise rec
-        line = loc.get("line", loc.get("row"))
-        for k, types in (("id", str), ("question", str), ("answer", (int, float))):
-            if not isinstance(rec.get(k), types) or isinstance(rec.get(k), bool):
-                raise InputError(f"expected a problem record with {k!r} ({'a number' if k == 'answer' else 'a string'})",
-                                 file=problems_path, line=line, field=k)
-        problems[rec["id"]] = rec
+    problems = read_problems(problems_path)
     outputs: dict[str, list[str]] = {}
     for loc, rec in read_records(outputs_path):
         if isinstance(rec, InputError):

@@ -45,6 +45,7 @@ def _register() -> None:
     from causal_agents.cli import data_stem, stats, tag  # noqa: F401
     from causal_agents.cli import probe  # noqa: F401
     from causal_agents.cli import reproduce  # noqa: F401
+    from causal_agents.cli import stream  # noqa: F401
     from causal_agents.cli import train  # noqa: F401
 
 
