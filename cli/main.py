@@ -43,6 +43,7 @@ def _register() -> None:
     from causal_agents.cli import bayes  # noqa: F401
     from causal_agents.cli import data_dialogues  # noqa: F401
     from causal_agents.cli import data_stem, stats, tag  # noqa: F401
+    from causal_agents.cli import eval  # noqa: F401
     from causal_agents.cli import probe  # noqa: F401
     from causal_agents.cli import reproduce  # noqa: F401
     from causal_agents.cli import stream  # noqa: F401
