@@ -151,8 +151,9 @@ def compare(items: list[dict], first: dict[str, list[str]], base: str, repairs: 
 
 
 def slim(result: dict) -> dict:
-    """``compare``'s result without the per-item lists (the tables' data)."""
-    out = {k: v for k, v in result.items() if k != "methods"}
+    """``compare``'s (or ``evaluate_models``') result without the per-item lists and raw
+    outputs: the tables' data."""
+    out = {k: v for k, v in result.items() if k not in ("methods", "outputs")}
     out["methods"] = {}
     for name, res in result["methods"].items():
         out["methods"][name] = {p: ({k: v for k, v in r.items() if k != "items"} if p in PROTOCOLS else r)

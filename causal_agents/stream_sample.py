@@ -32,7 +32,10 @@ def load_policy(model: str | None, seed: int = 0, device: str = "auto"):
         return tiny_model(tok, seed).to(pick_device(device)).eval(), tok
     from causal_agents.probes import load_for_probe
 
-    return load_for_probe(model, device)
+    m, tok = load_for_probe(model, device)
+    if hasattr(m, "merge_and_unload"):  # a LoRA run: fold the adapter in, decoding is then a plain forward
+        m = m.merge_and_unload().eval()
+    return m, tok
 
 
 @lru_cache(maxsize=8)

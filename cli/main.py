@@ -46,6 +46,7 @@ def _register() -> None:
     from causal_agents.cli import eval  # noqa: F401
     from causal_agents.cli import probe  # noqa: F401
     from causal_agents.cli import reproduce  # noqa: F401
+    from causal_agents.cli import reproduce_stream  # noqa: F401
     from causal_agents.cli import stream  # noqa: F401
     from causal_agents.cli import train  # noqa: F401
 
