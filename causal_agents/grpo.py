@@ -166,7 +166,7 @@ def train_grpo(start_model: str | None, problems: list[dict], out: str, cfg: GRP
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 opt.step()
             updates += 1
-            row = {"group": g, "reward_mean": float(rewards.mean()), "loss": float(loss), **st}
+            row = {"group": g, "reward_mean": float(rewards.mean()), "loss": float(loss.detach()), **st}
             history.append(row)
             mfile.write(__import__("json").dumps(row) + "\n")
             if log and progress:
