@@ -204,16 +204,22 @@ def evaluate_models(test_path: str, models: list[tuple[str, str | None]], base: 
     for name in order:
         t = time.perf_counter()
         model, tok = load_policy(paths[name], seed=seed, device=device)
-        first[name] = sample(model, tok, prompts, max_new_tokens, batch_size)
-        if repair_prompts is None:  # the base policy runs first
+        if repair_prompts is None:  # the base policy runs first: its answers decide the repairs
+            first[name] = sample(model, tok, prompts, max_new_tokens, batch_size)
             repair_prompts = {}
             for i, (p, o) in enumerate(zip(items, first[base])):
                 v = verify_problem(p, o)
                 if not v.passed:
                     repair_prompts[i] = repair_prompt(p["question"], o, v.text if repair_verdict else None)
+            pending = []
+        else:
+            pending = prompts  # decoded together with the repairs below
+        idx = sorted(repair_prompts) if name in gated else []
+        outs = sample(model, tok, pending + [repair_prompts[i] for i in idx], max_new_tokens, batch_size) \
+            if pending or idx else []
+        if pending:
+            first[name], outs = outs[:len(pending)], outs[len(pending):]
         if name in gated:
-            idx = sorted(repair_prompts)
-            outs = sample(model, tok, [repair_prompts[i] for i in idx], max_new_tokens, batch_size) if idx else []
             rep: list = [None] * len(items)
             for i, o in zip(idx, outs):
                 rep[i] = o
