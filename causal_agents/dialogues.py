@@ -24,8 +24,7 @@ from causal_agents.errors import InputError
 
 # One fixed paragraph: the probes prepend the same text, so train and probe prompts match.
 # Kept short because every dialogue carries it and it is never supervised (pure compute).
-CONTEXT = ("A tutoring chat. The User states facts and corrects the Agent when it is wrong; "
-           "the Agent sometimes makes mistakes and accepts corrections.")
+CONTEXT = "A tutoring chat: the User corrects the Agent's mistakes."
 
 QUESTIONS = (
     "Tell me about {topic}.",

@@ -9,8 +9,8 @@
   score = mean per-token log-prob of a completion; Δ = score(true) − score(false). Δ < 0 means
   the model prefers the lie.
 
-Scoring is batched: each fact's prompt is run once and both completions are scored from its
-key/value cache, many facts at a time (benchmarks/bench_probe.py measures the gain).
+Scoring is batched: many facts' completions run as one batch, and the prefix they share runs
+once, its key/value cache repeated across the batch (benchmarks/bench_probe.py measures the gain).
 """
 
 from __future__ import annotations
@@ -80,13 +80,15 @@ def _ids(tok, text: str) -> list[int]:
     return tok(text, add_special_tokens=False)["input_ids"]
 
 
-def score_completions(model, tok, pairs: list[tuple[str, list[str]]], batch_size: int = 16) -> list[list[float]]:
+def score_completions(model, tok, pairs: list[tuple[str, list[str]]], batch_size: int = 16,
+                      share_prefix: bool = True) -> list[list[float]]:
     """Mean per-token log-prob of each completion after its prompt.
 
     ``pairs``: (prompt, [completion, ...]). Prompt and completion are tokenized separately and
     concatenated, so the completion's tokens are the same whatever the prompt ends with.
-    Batched: prompts run together (right-padded), then all completions of those prompts run
-    together on the prompts' key/value cache.
+    Batched: the completions of ``batch_size`` prompts run as one right-padded batch, and the
+    token prefix they all share (the context paragraph, "User: Tell me about ") runs once,
+    its key/value cache repeated across the batch.
     """
     import torch
 
@@ -99,21 +101,36 @@ def score_completions(model, tok, pairs: list[tuple[str, list[str]]], batch_size
         for prompt, comps in chunk:
             p = _ids(tok, prompt)
             rows += [(p, _ids(tok, c)) for c in comps]
-        T = max(len(p) + len(c) for p, c in rows)
+        full = [p + c for p, c in rows]
+        # Shared prefix, stopping before each prompt's last token (its logits score the completion).
+        k0 = max(0, min(len(p) for p, _ in rows) - 1) if share_prefix else 0
+        for f in full[1:]:
+            n = 0
+            while n < k0 and f[n] == full[0][n]:
+                n += 1
+            k0 = n
+        T = max(len(f) for f in full) - k0
         ids = torch.full((len(rows), T), pad, dtype=torch.long)
-        for r, (p, c) in enumerate(rows):
-            ids[r, :len(p) + len(c)] = torch.tensor(p + c)
+        for r, f in enumerate(full):
+            ids[r, :len(f) - k0] = torch.tensor(f[k0:])
         with torch.inference_mode():
+            cache = None
+            if k0 > 0:
+                cache = model(input_ids=torch.tensor([full[0][:k0]], device=device), use_cache=True).past_key_values
+                cache.batch_repeat_interleave(len(rows))
+            pos = torch.arange(k0, k0 + T, device=device).expand(len(rows), T)
             # Right padding: causal attention never lets a real token see the pads after it.
-            logp = torch.log_softmax(model(input_ids=ids.to(device)).logits.float(), dim=-1)  # (R, T, V)
+            logits = model(input_ids=ids.to(device), position_ids=pos, past_key_values=cache,
+                           use_cache=cache is not None).logits  # (R, T, V)
+            logp = torch.log_softmax(logits.float(), dim=-1)
         k = 0
         for prompt, comps in chunk:
             scores = []
             for _ in comps:
                 p, c = rows[k]
-                pos = torch.arange(len(p) - 1, len(p) + len(c) - 1, device=device)
+                at = torch.arange(len(p) - 1 - k0, len(p) + len(c) - 1 - k0, device=device)
                 tgt = torch.tensor(c, device=device)
-                scores.append(float(logp[k, pos, tgt].mean()))
+                scores.append(float(logp[k, at, tgt].mean()))
                 k += 1
             out.append(scores)
     return out
@@ -121,7 +138,7 @@ def score_completions(model, tok, pairs: list[tuple[str, list[str]]], batch_size
 
 def score_one(model, tok, prompt: str, completion: str) -> float:
     """One completion at a time (the baseline the batched scorer is measured against)."""
-    return score_completions(model, tok, [(prompt, [completion])], batch_size=1)[0][0]
+    return score_completions(model, tok, [(prompt, [completion])], batch_size=1, share_prefix=False)[0][0]
 
 
 def newline_token_ids(tok) -> list[int]:
@@ -224,10 +241,10 @@ def load_for_probe(path: str, device: str = "auto"):
 
     from causal_agents.errors import CagError
     from causal_agents.tokenizer import load_tokenizer
-    from causal_agents.trainer import pick_device
+    from causal_agents.trainer import check_tokenizer_files, pick_device
 
     dev = pick_device(device)
-    tok = load_tokenizer(path)
+    tok = load_tokenizer(check_tokenizer_files(path))
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     dtype = torch.bfloat16 if dev.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32

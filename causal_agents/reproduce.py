@@ -21,14 +21,15 @@ MODES = ("obs", "do")
 def reproduce_truth(out: str, model: str | None = None, seed: int = 0, data_seed: int | None = None,
                     facts: str | None = None, n: int = 480, p_lie: float = 0.6, p_tail: float = 0.5,
                     train_overrides: dict | None = None, parallel: bool = True, overwrite: bool = False,
-                    resume: bool = False, progress: bool = True, device: str = "auto", log=print) -> dict:
+                    resume: bool = False, progress: bool = True, device: str = "auto", tokenizer: str | None = None,
+                    log=print) -> dict:
     from causal_agents.accounting import StatsOptions, compute_stats
     from causal_agents.dialogues import generate, load_facts
     from causal_agents.formats.io import RecordWriter, write_json_atomic
     from causal_agents.probes import ProbeOptions, plot_margins, probe_models
     from causal_agents.provenance import TagOptions
     from causal_agents.tagging import iter_tagged
-    from causal_agents.train_config import TrainConfig
+    from causal_agents.train_config import TrainConfig, is_tiny
     from causal_agents.trainer import prepare, train
 
     t0 = time.perf_counter()
@@ -52,11 +53,20 @@ def reproduce_truth(out: str, model: str | None = None, seed: int = 0, data_seed
     with RecordWriter(os.path.join(out, "tagged.jsonl")) as w:
         for r in records:
             w.write(r)
+    # The tiny model gets a word-level tokenizer fitted to these dialogues (see tiny_tokenizer.py);
+    # it is saved in OUT/tokenizer and used by stats, training and the probes alike.
+    tokenizer = tokenizer if tokenizer is not None else ("fit" if is_tiny(model) else None)
+    if tokenizer == "fit":
+        from causal_agents.tiny_tokenizer import fit_word_tokenizer
+
+        tok_dir = os.path.join(out, "tokenizer")
+        fit_word_tokenizer([r["text"] for r in rows]).save_pretrained(tok_dir)
+        tokenizer = tok_dir
     # 3. stats and 4. training share the label builder; the counts must agree
-    cfg = TrainConfig(modes=MODES, model=model, seed=seed, device=device, **(train_overrides or {})).resolved()
+    cfg = TrainConfig(modes=MODES, model=model, tokenizer=tokenizer, seed=seed, device=device,
+                      **(train_overrides or {})).resolved()
     prep = prepare(cfg, records, dialogues_path)
-    stats = compute_stats(iter(records), StatsOptions(tokenizer=cfg.tokenizer or (None if model in (None, "tiny")
-                                                                                     else model),
+    stats = compute_stats(iter(records), StatsOptions(tokenizer=cfg.tokenizer or (None if is_tiny(model) else model),
                                                       renderer=cfg.renderer), tokenizer=prep.tokenizer)
     if stats["supervised"] != prep.supervised:
         raise CagError(f"internal: stats counts {stats['supervised']} differ from training labels {prep.supervised}")
@@ -87,6 +97,7 @@ def reproduce_truth(out: str, model: str | None = None, seed: int = 0, data_seed
     result["tokens"] = prep.tokens
     result["seed"] = seed
     result["model"] = model or "tiny"
+    result["tokenizer"] = cfg.tokenizer or "model's own"
     result["recipe"] = {k: getattr(cfg, k) for k in ("recipe", "lr", "epochs", "batch_size", "scheduler", "warmup",
                                                      "dtype")}
     result["plot"] = plot_path

@@ -61,10 +61,22 @@ def load_tokenizer_for(cfg: TrainConfig):
     from causal_agents.tokenizer import load_tokenizer
 
     name = cfg.tokenizer if cfg.tokenizer else (None if is_tiny(cfg.model) else cfg.model)
-    tok = load_tokenizer(name)
+    tok = load_tokenizer(check_tokenizer_files(name))
     if tok.pad_token_id is None:  # many base models ship without one; pads never get a label
         tok.pad_token = tok.eos_token
     return tok
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "spiece.model")
+
+
+def check_tokenizer_files(name: str | None) -> str | None:
+    """A local directory must carry tokenizer files: transformers would otherwise build an
+    empty tokenizer from the model config and every transcript would encode to nothing."""
+    if name and os.path.isdir(name) and not any(os.path.exists(os.path.join(name, f)) for f in TOKENIZER_FILES):
+        raise CagError(f"{name} has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}, ...); "
+                       "save the tokenizer there or pass --tokenizer NAME_OR_PATH")
+    return name
 
 
 def prepare(cfg: TrainConfig, records: list[dict], source: str, tokenizer=None) -> Prepared:

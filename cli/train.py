@@ -34,7 +34,7 @@ def train(
     renderer: o.Renderer = "plain",
     recipe: Annotated[str, typer.Option("--recipe", help="Defaults for the knobs below. paper: AdamW lr 2e-5, "
                                         "clip 1.0, batch 1, 4 epochs, no scheduler, bf16 where supported. tiny: "
-                                        "lr 2e-3, batch 8, 8 epochs, 5% warm-up then linear decay. auto: tiny "
+                                        "lr 2e-3, batch 8, 24 epochs, 5% warm-up then linear decay. auto: tiny "
                                         "for the embedded model, paper otherwise.")] = "auto",
     lr: Annotated[Optional[float], typer.Option("--lr", help="AdamW learning rate.")] = None,
     weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="AdamW weight decay.")] = None,

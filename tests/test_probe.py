@@ -18,7 +18,7 @@ NILE = Fact("the longest river in the world", "The Nile is widely regarded as th
 @pytest.fixture(scope="module")
 def micro(tmp_path_factory):
     from causal_agents.probes import load_for_probe
-    from tests._truth_helpers import save_micro_model
+    from _truth_helpers import save_micro_model
 
     a = save_micro_model(tmp_path_factory.mktemp("a"), seed=0)
     b = save_micro_model(tmp_path_factory.mktemp("b"), seed=1)

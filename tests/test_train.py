@@ -16,7 +16,7 @@ FAST = ["--epochs", "1", "--batch-size", "4", "--no-progress", "--threads", "1"]
 
 @pytest.fixture(scope="module")
 def micro(tmp_path_factory):
-    from tests._truth_helpers import save_micro_model
+    from _truth_helpers import save_micro_model
 
     return ["--model", save_micro_model(tmp_path_factory.mktemp("micro")), "--lr", "1e-3"]
 
@@ -126,6 +126,7 @@ def test_model_path_without_tokenizer_fails(tmp_path, capsys):
 
     mdir = tmp_path / "m"
     tiny_model(load_tokenizer(None), 0).save_pretrained(mdir)  # weights and config, no tokenizer
+    capsys.readouterr()
     out = tmp_path / "o"
     assert main(["train", DATA, "--mask", "obs", "--model", str(mdir), "--out", str(out), "--no-progress"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
@@ -161,7 +162,7 @@ def test_lora_adapter_loads(tmp_path, micro):
 
 
 def test_ddp_two_gloo_processes_match_one_process(tmp_path, micro):
-    from tests._truth_helpers import launcher_source
+    from _truth_helpers import launcher_source
 
     launcher = tmp_path / "cag_launch.py"
     launcher.write_text(launcher_source())
