@@ -13,8 +13,6 @@ batches ran before (but do depend on ``batch_size``: padding changes float round
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from causal_agents.errors import CagError
 
 
@@ -38,23 +36,27 @@ def load_policy(model: str | None, seed: int = 0, device: str = "auto"):
     return m, tok
 
 
-@lru_cache(maxsize=8)
-def _token_tables(tok_key: int, tok):
-    """Per vocabulary id: does the token contain a newline, does it hold non-space text."""
-    import torch
-
-    n = max(len(tok), max(tok.get_vocab().values()) + 1)
-    has_nl = torch.zeros(n, dtype=torch.bool)
-    content = torch.zeros(n, dtype=torch.bool)
-    for t, i in tok.get_vocab().items():
-        s = tok.convert_tokens_to_string([t])
-        has_nl[i] = "\n" in s
-        content[i] = bool(s.split("\n", 1)[0].strip()) if "\n" in s else bool(s.strip())
-    return has_nl, content
+_TABLES: dict = {}
 
 
 def token_tables(tok):
-    return _token_tables(id(tok), tok)
+    """Per vocabulary id: does the token contain a newline; does it hold non-space text
+    before its first newline. Decoded in one batched call (a 150k vocabulary takes well
+    under a second) and cached per vocabulary."""
+    import torch
+
+    vocab = tok.get_vocab()
+    key = (type(tok).__name__, len(vocab), getattr(tok, "name_or_path", None), hash(tuple(sorted(vocab.items())[:64])))
+    if key in _TABLES:
+        return _TABLES[key]
+    n = max(len(tok), max(vocab.values()) + 1)
+    texts = tok.batch_decode([[i] for i in range(n)], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    has_nl = torch.tensor(["\n" in t for t in texts], dtype=torch.bool)
+    content = torch.tensor([bool(t.split("\n", 1)[0].strip()) for t in texts], dtype=torch.bool)
+    specials = [i for i in tok.all_special_ids if i is not None and i < n]
+    content[specials] = False  # an end-of-text token is not the agent's text
+    _TABLES[key] = (has_nl, content)
+    return _TABLES[key]
 
 
 def first_line(text: str) -> str:

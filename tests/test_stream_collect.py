@@ -123,3 +123,19 @@ def test_cli_stream_bad_problem_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "agent.jsonl" in err and ":2: field" in err and "answer" in err
     assert not out.exists()
+
+
+def test_token_tables_byte_tokenizer():
+    from causal_agents.stream_sample import token_tables
+    from causal_agents.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(None)
+    has_nl, content = token_tables(tok)
+    nl = tok("\n", add_special_tokens=False)["input_ids"][0]
+    a = tok("a", add_special_tokens=False)["input_ids"][0]
+    sp = tok(" ", add_special_tokens=False)["input_ids"][0]
+    assert has_nl[nl] and not content[nl]
+    assert content[a] and not has_nl[a]
+    assert not content[sp] and not has_nl[sp]
+    assert not content[tok.eos_token_id]
+    assert int(has_nl.sum()) == 1  # one byte is a newline
