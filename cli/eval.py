@@ -35,8 +35,8 @@ def stem(
     model: Annotated[List[str], typer.Option("--model", "-m", help="NAME=PATH (repeatable): a `cag train` run directory, local model "
                                              "or hub name; PATH alone is named after its directory; 'tiny' is the embedded model.")],
     base: Annotated[Optional[str], typer.Option("--base", help="The first-attempt policy of the gated protocol and of the "
-                                                "stream-matched table (the seed paper's frozen SFT model) [default: the first --model].")] = None,
-    gated: Annotated[List[str], typer.Option("--gated", help="Policies that get the verifier-gated repair protocol (repeatable) [default: all].")] = [],
+                                                "stream-matched table (the seed paper's frozen SFT model) (default: the first --model).")] = None,
+    gated: Annotated[List[str], typer.Option("--gated", help="Policies that get the verifier-gated repair protocol (repeatable) (default: all).")] = [],
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest answer, in tokens.")] = 160,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts decoded together.")] = 32,
     repair_verdict: Annotated[bool, typer.Option("--repair-verdict/--no-repair-verdict", help="Show the verifier's verdict in the repair prompt "

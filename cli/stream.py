@@ -17,7 +17,7 @@ def stream(
     model: Annotated[Optional[str], typer.Option("--model", help="Policy: a `cag train` run directory, a local model or a hub name. "
                                                  "Default: the embedded tiny model (random weights from --seed).")] = None,
     n_wrong: Annotated[int, typer.Option("--n-wrong", help="Stop after this many wrong attempts (the paper: 400).")] = 400,
-    budget: Annotated[Optional[int], typer.Option("--budget", help="Stop after this many attempts in all [default: 8 passes over the split].")] = None,
+    budget: Annotated[Optional[int], typer.Option("--budget", help="Stop after this many attempts in all (default: 8 passes over the split).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts sampled together.")] = 32,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest attempt, in tokens.")] = 160,
     temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature (0: greedy; then every pass over the split repeats the same attempts).")] = 0.7,

@@ -37,6 +37,15 @@ def test_reproduce_stream_small(tmp_path, capsys):
     # a finished reproduction is not overwritten by accident
     assert main(["reproduce", "stream", "--quick", "--out", out, *SMALL]) == 1
     assert "already holds a finished reproduction" in capsys.readouterr().err
+    # --resume keeps the finished stages: the same stream file, the same runs
+    stream_bytes = open(os.path.join(out, "stream.jsonl"), "rb").read()
+    sft_mtime = os.path.getmtime(os.path.join(out, "sft", "cag_run.json"))
+    assert main(["reproduce", "stream", "--quick", "--out", out, "--methods", "sft,obs_stream,do_stream,sft_oracle",
+                 *SMALL, "--resume", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert open(os.path.join(out, "stream.jsonl"), "rb").read() == stream_bytes
+    assert os.path.getmtime(os.path.join(out, "sft", "cag_run.json")) == sft_mtime
+    assert again["supervised"] == sup and again["eval"]["methods"] == res["eval"]["methods"]
 
 
 def test_reproduce_stream_bad_method(capsys):
