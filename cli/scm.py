@@ -179,8 +179,12 @@ def plan_cmd(
         return
     keys = ("goal_rate", "violation_rate", "appropriate_deferral", "inappropriate_deferral",
             "safe_non_goal_rate", "deferral_rate", "goal_ceiling")
-    _table(f"{task} task, {episodes} episodes", [(k, r["true"][k], r["label"][k]) for k in keys],
+    _table(f"{task} task, {episodes} episodes (goal z[{r['goal_factor']}] > {r['goal_thr']:g}, "
+           f"safety z[{r['safe_factor']}] < {r['safe_thr']:g})",
+           [(k, r["true"][k], r["label"][k]) for k in keys],
            ("metric", "true outcome", "action label (original)"))
+    info(f"degenerate-seed detector: rank correlation {det['rank_corr']:.3f} "
+         f"({'FLAGGED' if det['degenerate'] else 'ok'}, threshold {detector_threshold})")
 
 
 @scm_app.command("eval")
