@@ -148,8 +148,7 @@ def _openai_segments(rec: dict, opts: TagOptions) -> list[dict]:
             elif type(role) is str and n == 3 and text is None and type(m.get("tool_calls")) is list:
                 hit = gates.get(role) or _role_gate(role, opts)
                 if hit is not None:  # an assistant turn that is only tool calls
-                    calls = "\n".join([render_tool_call(c, f"messages[{i}].tool_calls[{j}]")
-                                       for j, c in enumerate(m["tool_calls"])])
+                    calls = "\n".join([render_tool_call(c, i, j) for j, c in enumerate(m["tool_calls"])])
                     out.append({"role": role, "author": None, "text": calls, "gate": hit[0], "rule": hit[1],
                                 "weight": 1})
                     continue

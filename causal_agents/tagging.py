@@ -121,63 +121,97 @@ PARALLEL_BLOCK = 4 << 20
 
 
 def _worth_parallel(path: str) -> bool:
-    return (path != "-" and not path.endswith((".parquet", ".pq")) and os.path.isfile(path)
-            and os.path.getsize(path) > 2 * PARALLEL_BLOCK)
+    """Plain (seekable, uncompressed) JSONL files big enough to split."""
+    if path == "-" or path.endswith((".parquet", ".pq")) or not os.path.isfile(path):
+        return False
+    with open(path, "rb") as f:
+        if f.read(2) == b"\x1f\x8b":
+            return False
+    return os.path.getsize(path) > 2 * PARALLEL_BLOCK
 
 
-def _tag_block(job) -> tuple:
-    """Worker: tag one block of JSONL lines. Returns (jsonl bytes, n out, n read, rejects, error)."""
+def _line_ranges(path: str, block: int):
+    """``(start, end, first line number)`` byte ranges of whole lines. Only newlines are
+    counted here; the workers read and parse their own ranges (nothing big crosses a pipe)."""
+    with open(path, "rb") as f:
+        start, lineno = 0, 1
+        while True:
+            buf = f.read(block)
+            if not buf:
+                return
+            buf += f.readline()  # finish the line the block cut
+            yield start, start + len(buf), lineno
+            start += len(buf)
+            lineno += buf.count(b"\n")
+
+
+def _tag_range(job) -> tuple:
+    """Worker: tag the lines of one byte range into its own part file.
+    Returns (records out, records read, rejects, first error or None)."""
     import orjson
 
     from causal_agents.formats.io import parse_line
 
-    name, first_line, block, opts, on_error = job
+    path, start, end, first_line, opts, on_error, part = job
+    with open(path, "rb") as f:
+        f.seek(start)
+        block = f.read(end - start)
     out, rejects, read = [], [], 0
     for lineno, line in enumerate(block.split(b"\n"), first_line):
-        if not line.strip():
+        if not line or line.isspace():
             continue
         read += 1
-        loc, rec = parse_line(line, name, lineno)
+        loc, rec = parse_line(line, path, lineno)
         try:
             if isinstance(rec, InputError):
                 raise rec
             out.append(orjson.dumps(tag_record(rec, loc, opts)))
         except InputError as e:
             if on_error == "fail":
-                return b"", 0, read, [], str(e)
+                return 0, read, [], str(e)
             rejects.append((loc, None if isinstance(rec, InputError) else rec, str(e)))
-    return (b"\n".join(out) + b"\n" if out else b""), len(out), read, rejects, None
+    with open(part, "wb") as f:
+        if out:
+            f.write(b"\n".join(out) + b"\n")
+    return len(out), read, rejects, None
 
 
 def _tag_parallel(path, opts, writer, on_error, on_reject, counts: TagCounts, workers: int, bar) -> None:
     import multiprocessing as mp
+    import shutil
+    import tempfile
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
 
-    from causal_agents.formats.io import empty_input, read_line_blocks
+    from causal_agents.formats.io import empty_input
 
     before = counts.read
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    blocks = read_line_blocks(path, PARALLEL_BLOCK)
-    with ProcessPoolExecutor(workers, mp_context=ctx) as ex:
+    ranges = _line_ranges(path, PARALLEL_BLOCK)
+    with tempfile.TemporaryDirectory(prefix="cag-tag-") as tmp, \
+            ProcessPoolExecutor(workers, mp_context=ctx) as ex:
         pending: deque = deque()
 
         def submit() -> None:
-            nxt = next(blocks, None)
+            nxt = next(ranges, None)
             if nxt is not None:
-                pending.append(ex.submit(_tag_block, (path, nxt[0], nxt[1], opts, on_error)))
+                part = os.path.join(tmp, f"part-{nxt[0]}")
+                pending.append((part, ex.submit(_tag_range, (path, *nxt, opts, on_error, part))))
 
-        for _ in range(2 * workers):  # bounded read-ahead keeps memory flat
+        for _ in range(2 * workers):  # bounded read-ahead keeps memory and disk flat
             submit()
         while pending:
-            data, n_out, n_read, rejects, err = pending.popleft().result()
+            part, fut = pending.popleft()
+            n_out, n_read, rejects, err = fut.result()
             counts.read += n_read
             if err is not None:
-                for f in pending:
+                for _, f in pending:
                     f.cancel()
                 raise InputError(err)
             submit()
-            writer.write_jsonl_bytes(data, n_out)
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, writer.raw_handle(n_out), 1 << 20)
+            os.unlink(part)
             bar.update(n_read)
             counts.tagged += n_out
             for loc, rec, msg in rejects:

@@ -138,21 +138,21 @@ def _content_text(content: Any, field: str) -> str:
     raise InputError(f"expected a string or a list of parts, got {_tname(content)}", field=f"{field}.content")
 
 
-def render_tool_call(call: Any, field: str) -> str:
-    """A tool call is the agent's action; render it as text the model conditions on."""
+def render_tool_call(call: Any, i: int, j: int) -> str:
+    """Message ``i``'s tool call ``j`` is the agent's action; render it as text the model
+    conditions on. (Indices, not a field path: the path is only formatted for an error.)"""
     if not isinstance(call, dict):
-        raise InputError(f"expected an object, got {_tname(call)}", field=field)
+        raise InputError(f"expected an object, got {_tname(call)}", field=f"messages[{i}].tool_calls[{j}]")
     fn = call.get("function", call)
     if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-        raise InputError("expected a function name", field=f"{field}.function.name")
+        raise InputError("expected a function name", field=f"messages[{i}].tool_calls[{j}].function.name")
     args = fn.get("arguments", {})
     if isinstance(args, str):
         try:
             args = orjson.loads(args)
         except orjson.JSONDecodeError:
             pass  # keep the raw string: the agent wrote it, malformed or not
-    body = orjson.dumps({"name": fn["name"], "arguments": args}).decode()
-    return f"<tool_call>{body}</tool_call>"
+    return "<tool_call>" + orjson.dumps({"name": fn["name"], "arguments": args}).decode() + "</tool_call>"
 
 
 def _openai(rec: dict) -> list[dict]:
@@ -169,7 +169,7 @@ def openai_message(m: Any, i: int) -> dict:
     if calls:
         if not isinstance(calls, list):
             raise InputError(f"expected a list, got {_tname(calls)}", field=f"{f}.tool_calls")
-        rendered = [render_tool_call(c, f"{f}.tool_calls[{j}]") for j, c in enumerate(calls)]
+        rendered = [render_tool_call(c, i, j) for j, c in enumerate(calls)]
         text = "\n".join(([text] if text else []) + rendered)
     name = _str_field(m, "name", f, required=False)
     return _msg(role, text, f, author=_author(m, f) or name, weight=_weight(m, f),

@@ -22,6 +22,7 @@ from causal_agents.errors import InputError
 
 STDIN = "-"
 PARQUET_BATCH_ROWS = 1024
+_JSONL_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
 GLOB_CHARS = set("*?[")
 
 
@@ -77,7 +78,7 @@ def _read_jsonl(path: str) -> Iterator[tuple[dict, Any]]:
     seen = 0
     try:
         for lineno, line in enumerate(f, 1):
-            if not line.strip():
+            if line.isspace():  # blank line; isspace() scans without copying the line
                 continue
             seen += 1
             yield parse_line(line, name, lineno)
@@ -107,31 +108,6 @@ def parse_line(line: bytes, name: str, lineno: int) -> tuple[dict, Any]:
     if not isinstance(rec, dict):
         return loc, InputError(f"expected a JSON object, got {type(rec).__name__}", file=name, line=lineno)
     return loc, rec
-
-
-def read_line_blocks(path: str, block_bytes: int = 4 << 20) -> Iterator[tuple[int, bytes]]:
-    """``(first line number, bytes)`` blocks of whole lines, for parallel parsing."""
-    f = _open_bytes(path)
-    lineno, rest = 1, b""
-    try:
-        while True:
-            chunk = f.read(block_bytes)
-            if not chunk:
-                break
-            buf = rest + chunk
-            cut = buf.rfind(b"\n") + 1
-            if cut == 0:
-                rest = buf
-                continue
-            block, rest = buf[:cut], buf[cut:]
-            yield lineno, block
-            lineno += block.count(b"\n")
-        if rest:
-            yield lineno, rest
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise InputError(f"cannot read ({e})", file=path) from e
-    finally:
-        f.close()
 
 
 def _read_parquet(path: str, required_any: tuple[str, ...]) -> Iterator[tuple[dict, Any]]:
@@ -226,10 +202,13 @@ class RecordWriter:
                 raise InputError("unknown output type (expected .jsonl, .jsonl.gz or .parquet)", file=self.target)
         return self
 
-    def write_jsonl_bytes(self, data: bytes, n: int) -> None:
-        """Append ``n`` records already serialised as JSONL (parallel tagging)."""
+    def raw_handle(self, n: int):
+        """The JSONL byte stream, for appending ``n`` records already serialised (parallel
+        tagging copies worker output straight in)."""
+        if self._fh is None:
+            raise ValueError("raw JSONL appends need a JSONL target")
         self.count += n
-        self._fh.write(data)
+        return self._fh
 
     def write(self, rec: dict) -> None:
         self.count += 1
@@ -238,7 +217,7 @@ class RecordWriter:
             if len(self._buf) >= PARQUET_BATCH_ROWS:
                 self._flush_parquet()
         else:
-            self._fh.write(orjson.dumps(rec, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+            self._fh.write(orjson.dumps(rec, option=_JSONL_OPTS))
 
     def _flush_parquet(self) -> None:
         import pyarrow as pa
