@@ -70,7 +70,7 @@ def main() -> None:
     runs = [("bare orjson loop", t_bare, c_bare, m_bare)]
     cag = [PY, "-m", "causal_agents.cli", "tag", src]
     runs.append(("cag tag --workers 1",) + run_measured(cag + ["--workers", "1", "-o", out_s], **quiet))
-    runs.append(("cag tag (workers: one per CPU)",) + run_measured(cag + ["-o", out_p], **quiet))
+    runs.append(("cag tag --workers 0 (one per CPU)",) + run_measured(cag + ["--workers", "0", "-o", out_p], **quiet))
     with open(out_s, "rb") as a, open(out_p, "rb") as b:
         assert a.read() == b.read(), "parallel output differs from serial"
     rows = [(name, f"{t:.1f}", f"{mb / t:.0f}", f"{t_bare / t:.2f}", f"{c:.1f}", f"{c_bare / c:.2f}", f"{m:.0f}")

@@ -39,12 +39,17 @@ def _root(version: bool = typer.Option(False, "--version", help="Print the versi
 def _register() -> None:
     # Each module adds its command(s) to `app`; heavy imports live inside the commands.
     # One import per command module below; keep the list sorted.
-    import causal_agents.cli.output  # noqa: F401  (always present; keeps this body non-empty)
     from causal_agents.cli import bayes  # noqa: F401
     from causal_agents.cli import data_dialogues  # noqa: F401
-    from causal_agents.cli import data_stem, stats, tag  # noqa: F401
+    from causal_agents.cli import data_stem  # noqa: F401
+    from causal_agents.cli import eval  # noqa: F401
     from causal_agents.cli import probe  # noqa: F401
     from causal_agents.cli import reproduce  # noqa: F401
+    from causal_agents.cli import reproduce_stream  # noqa: F401
+    from causal_agents.cli import scm  # noqa: F401
+    from causal_agents.cli import stats  # noqa: F401
+    from causal_agents.cli import stream  # noqa: F401
+    from causal_agents.cli import tag  # noqa: F401
     from causal_agents.cli import train  # noqa: F401
 
 

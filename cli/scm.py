@@ -1,0 +1,255 @@
+"""`cag scm`: the AC-LSCM world-model experiments (simulate, train, plan, evaluate, bench)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from causal_agents.cli.main import app
+
+scm_app = typer.Typer(
+    help="AC-LSCM world models on synthetic lagged SCMs: simulate data, train AC-LSCM or a "
+         "baseline, plan with deferral, score by the true outcome, run the experiment grid.",
+    no_args_is_help=True,
+)
+app.add_typer(scm_app, name="scm")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed (trajectory / training / episodes).")]
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v)
+
+
+def _table(title: str, rows: list[tuple], headers: tuple) -> None:
+    from rich.table import Table
+
+    from causal_agents.cli.output import console
+
+    t = Table(title=title)
+    for h in headers:
+        t.add_column(h)
+    for r in rows:
+        t.add_row(*[_fmt(x) for x in r])
+    console().print(t)
+
+
+@scm_app.command("data")
+def data_cmd(
+    out: Annotated[str, typer.Option("-o", "--out", help="Output Parquet file.")],
+    graph: Annotated[str, typer.Option(help="chain, fork, collider, er or scale_free.")] = "er",
+    k: Annotated[int, typer.Option("--k", help="Number of factors K (>= 2).")] = 10,
+    n: Annotated[int, typer.Option("--n", help="Number of transitions.")] = 10000,
+    seed: SeedOpt = 0,
+    scm_seed: Annotated[int, typer.Option(help="Seed of the graph and weights, separate from --seed.")] = 0,
+    mechanism: Annotated[str, typer.Option(help="tanh (the original), linear or mlp.")] = "tanh",
+    noise: Annotated[float, typer.Option(help="Structural noise scale.")] = 0.1,
+    obs_noise: Annotated[float, typer.Option(help="Observation noise scale.")] = 0.1,
+    edge_prob: Annotated[Optional[float], typer.Option(help="ER edge probability (default 0.3).")] = None,
+    expected_degree: Annotated[Optional[float], typer.Option(help="ER/scale-free expected degree.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Simulate a lagged SCM trajectory with a same-noise counterfactual per sample (Parquet)."""
+    from causal_agents.cli.output import emit_json, info
+    from causal_agents.scm.simulator import make_scm, simulate, write_parquet
+
+    scm = make_scm(graph, k, scm_seed=scm_seed, mechanism=mechanism, noise=noise, obs_noise=obs_noise,
+                   edge_prob=edge_prob, expected_degree=expected_degree)
+    d = simulate(scm, n, seed=seed)
+    write_parquet(out, d, scm, {"seed": seed, "n": n})
+    summary = {"out": out, "rows": n, "k": k, "graph": graph, "edges": int(scm.adj.sum()),
+               "mechanism": mechanism, "seed": seed, "scm_seed": scm_seed}
+    if as_json:
+        emit_json(summary)
+    else:
+        info(f"wrote {n} transitions (K={k}, {graph}, {int(scm.adj.sum())} edges) to {out}")
+
+
+@scm_app.command("train")
+def train_cmd(
+    data: Annotated[str, typer.Argument(help="Parquet file from `cag scm data`.")],
+    out: Annotated[str, typer.Option("-o", "--out", help="Checkpoint file (.pt), written every epoch.")],
+    model: Annotated[str, typer.Option(help="aclscm, mlp, gru or transformer.")] = "aclscm",
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 200,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 20,
+    seed: SeedOpt = 0,
+    dag: Annotated[str, typer.Option(help="Acyclicity penalty: notears, dagma or none.")] = "notears",
+    l1: Annotated[float, typer.Option(help="Sparsity weight inside the DAG term.")] = 0.1,
+    hinge: Annotated[bool, typer.Option("--hinge/--no-hinge", help="Contrastive hinge term.")] = True,
+    do_operator: Annotated[bool, typer.Option("--do/--no-do", help="Hard do-operator.")] = True,
+    cf_weight: Annotated[Optional[float], typer.Option(
+        help="Supervised counterfactual MSE weight (default 1 for aclscm, 0 for baselines).")] = None,
+    dag_warmup: Annotated[int, typer.Option(help="Epochs over which the DAG weight ramps up.")] = 50,
+    structure_on: Annotated[str, typer.Option(
+        help="Where sparsity/acyclicity act: weights (edge strength of the masked first layer) "
+             "or mask (the Gumbel mask alone, as the original).")] = "weights",
+    logit_init: Annotated[float, typer.Option(help="Initial adjacency logit (the original used 0).")] = 1.0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from --out if it exists.")] = False,
+    metrics: Annotated[Optional[str], typer.Option(help="Per-epoch metrics JSONL file.")] = None,
+    threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (shown only on a terminal).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train AC-LSCM or a baseline with early stopping on a held-out tail of the data."""
+    from causal_agents.cli.output import emit_json, info
+    from causal_agents.scm.runs import model_config
+    from causal_agents.scm.simulator import read_parquet
+    from causal_agents.scm.train import TrainConfig, train
+
+    d, scm, _ = read_parquet(data)
+    if structure_on not in ("weights", "mask"):
+        raise typer.BadParameter("expected weights or mask", param_hint="--structure-on")
+    mcfg = model_config(model, scm.k, dag=dag, l1=l1, hinge=hinge, do_operator=do_operator,
+                        cf_weight=cf_weight, dag_warmup=dag_warmup, structure_on=structure_on,
+                        logit_init=logit_init)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
+                      threads=threads, model=mcfg)
+    import sys
+
+    r = train(d, scm, cfg, out=out, resume=resume, progress=not quiet and sys.stderr.isatty(),
+              metrics_path=metrics)
+    s = r["summary"]
+    if as_json:
+        emit_json({"out": out, **s})
+    else:
+        info(f"{model}: {s['epochs_run']} epochs in {s['train_seconds']} s, best val MSE "
+             f"{s['best_val_mse']:.4f}{' (early stop)' if s['stopped_early'] else ''}; saved {out}")
+
+
+def _task_opts(task, episodes, no_safe_frac, distractors, goal_margin, goal_thr, safe_thr):
+    from causal_agents.scm.tasks import TaskSpec
+
+    return TaskSpec(task=task, episodes=episodes, no_safe_frac=no_safe_frac, distractors=distractors,
+                    goal_margin=goal_margin, goal_thr=goal_thr, safe_thr=safe_thr)
+
+
+TaskOpt = Annotated[str, typer.Option(help="paper (the original task) or structural.")]
+EpisodesOpt = Annotated[int, typer.Option(help="Number of episodes.")]
+NoSafeOpt = Annotated[Optional[float], typer.Option(
+    help="Fraction of episodes with no safe action (default 0.2; 0.5 with --hard).")]
+DistractOpt = Annotated[bool, typer.Option("--distractors", help="Upstream-effect distractor candidates.")]
+MarginOpt = Annotated[Optional[float], typer.Option(help="Goal margin m: goal values thr + U(m/2, 3m/2).")]
+GoalThrOpt = Annotated[Optional[float], typer.Option(help="Goal threshold (default 1.0 / 0.5 structural).")]
+SafeThrOpt = Annotated[Optional[float], typer.Option(help="Safety threshold (default 1.5 / 0.7 structural).")]
+HardOpt = Annotated[bool, typer.Option("--hard", help="The harder paper task: no-safe 0.5, distractors, margin 0.1.")]
+
+
+@scm_app.command("plan")
+def plan_cmd(
+    model: Annotated[str, typer.Argument(help="Checkpoint from `cag scm train`.")],
+    task: TaskOpt = "paper",
+    episodes: EpisodesOpt = 100,
+    no_safe_frac: NoSafeOpt = None,
+    distractors: DistractOpt = False,
+    goal_margin: MarginOpt = None,
+    goal_thr: GoalThrOpt = None,
+    safe_thr: SafeThrOpt = None,
+    hard: HardOpt = False,
+    seed: SeedOpt = 0,
+    detector_threshold: Annotated[float, typer.Option(help="Degenerate-seed rank-correlation threshold.")] = 0.5,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse to plan with a flagged model (exit 1).")] = False,
+    data: Annotated[Optional[str], typer.Option(help="Score against this data file's SCM (same K).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Plan with the model (drop predicted-unsafe, defer if none left) and score the choices by
+    the true outcome and by the original's action labels, side by side."""
+    from causal_agents.cli.output import emit_json, info
+    from causal_agents.errors import CagError
+    from causal_agents.scm.runs import plan_task
+
+    spec = _task_opts(task, episodes, no_safe_frac if no_safe_frac is not None else (0.5 if hard else 0.2),
+                      distractors or hard, goal_margin if goal_margin is not None else (0.1 if hard else None),
+                      goal_thr, safe_thr)
+    r = plan_task(model, spec, seed=seed, detector_threshold=detector_threshold, data=data)
+    det = r["detector"]
+    if det["degenerate"]:
+        info(f"warning: degenerate model: predicted goal factor ranks candidates with rank "
+             f"correlation {det['rank_corr']:.3f} < {detector_threshold} against the truth")
+        if strict:
+            raise CagError(f"model flagged degenerate (rank correlation {det['rank_corr']:.3f}); "
+                           "not planning (--strict)")
+    if as_json:
+        emit_json(r)
+        return
+    keys = ("goal_rate", "violation_rate", "appropriate_deferral", "inappropriate_deferral",
+            "safe_non_goal_rate", "deferral_rate", "goal_ceiling")
+    _table(f"{task} task, {episodes} episodes (goal z[{r['goal_factor']}] > {r['goal_thr']:g}, "
+           f"safety z[{r['safe_factor']}] < {r['safe_thr']:g})",
+           [(k, r["true"][k], r["label"][k]) for k in keys],
+           ("metric", "true outcome", "action label (original)"))
+    info(f"degenerate-seed detector: rank correlation {det['rank_corr']:.3f} "
+         f"({'FLAGGED' if det['degenerate'] else 'ok'}, threshold {detector_threshold})")
+
+
+@scm_app.command("eval")
+def eval_cmd(
+    model: Annotated[str, typer.Argument(help="Checkpoint from `cag scm train`.")],
+    n: Annotated[int, typer.Option("--n", help="Fresh test transitions.")] = 2000,
+    seed: SeedOpt = 0,
+    threshold: Annotated[float, typer.Option(help="Edge threshold, relative to the strongest edge.")] = 0.3,
+    data: Annotated[Optional[str], typer.Option(help="Evaluate against this data file's SCM (same K).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Counterfactual, intervention and abduction errors on fresh data; the learned graph vs truth."""
+    from causal_agents.cli.output import emit_json, info
+    from causal_agents.scm.runs import evaluate_model
+
+    r = evaluate_model(model, n=n, seed=seed, rel_threshold=threshold, data=data)
+    if as_json:
+        emit_json(r)
+        return
+    p = r["prediction"]
+    _table("prediction (fresh test trajectory)", [(k, v) for k, v in p.items()], ("metric", "value"))
+    g = r["graph"]
+    if g is None:
+        info("this model has no learned graph")
+    else:
+        _table("learned graph vs truth", [(k, g[k]) for k in ("shd", "tpr", "fdr", "n_edges_pred",
+                                                             "n_edges_true", "is_dag", "was_dag_before_repair")],
+               ("metric", "value"))
+        if g["empty"]:
+            info("the learned graph is EMPTY: no edge survives the threshold")
+
+
+@scm_app.command("bench")
+def bench_cmd(
+    out: Annotated[str, typer.Option("-o", "--out", help="Results directory (resumable).")] = "scm_bench",
+    quick: Annotated[bool, typer.Option("--quick", help="Reduced grid for smoke tests (minutes).")] = False,
+    graphs: Annotated[Optional[str], typer.Option(help="Comma list of graphs (default er).")] = None,
+    models: Annotated[Optional[str], typer.Option(help="Comma list of models.")] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="Seeds, e.g. 0,1,2 or 0-4.")] = None,
+    variants: Annotated[Optional[str], typer.Option(
+        help="AC-LSCM ablations: full,no_dag,no_hinge,no_do,dagma (default all), and "
+             "mask_struct (the original's structure terms on the mask, logits from 0).")] = None,
+    sizes: Annotated[Optional[str], typer.Option(help="Data sizes, e.g. 10000,2000.")] = None,
+    k: Annotated[int, typer.Option("--k", help="Number of factors.")] = 10,
+    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs per run.")] = None,
+    scm_mode: Annotated[str, typer.Option(help="shared: one SCM for all seeds (the original); per-seed.")] = "per-seed",
+    shard: Annotated[str, typer.Option(help="i/n: run every n-th missing run from i (parallel processes).")] = "0/1",
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the grid graphs x models x seeds x ablations x sizes; write results.json and results.md."""
+    from causal_agents.cli.output import emit_json, info
+    from causal_agents.scm.bench import BenchConfig, run_bench
+
+    cfg = BenchConfig.make(quick=quick, graphs=graphs, models=models, seeds=seeds, variants=variants,
+                           sizes=sizes, k=k, epochs=epochs, scm_mode=scm_mode)
+    try:
+        i, n_sh = (int(x) for x in shard.split("/"))
+        assert 0 <= i < n_sh
+    except (ValueError, AssertionError):
+        raise typer.BadParameter(f"expected i/n with 0 <= i < n, got '{shard}'", param_hint="--shard")
+    import sys
+
+    res = run_bench(cfg, out, progress=not as_json and sys.stderr.isatty(), shard=(i, n_sh))
+    if as_json:
+        emit_json(res["cells_json"])
+    else:
+        info(res["markdown"])
+        info(f"results: {out}/results.json, {out}/results.md")
