@@ -2,7 +2,7 @@
 
 usage: python benchmarks/bench_train.py [--steps 40] [--repeats 3] [--threads 1]
 Same model (the embedded tiny one), same data (480 truth dialogues, seed 0), same plan.
-Runs alternate (obs, do, bare, ...) so load changes on a shared machine hit all alike;
+Runs alternate (in a rotating order) so load changes on a shared machine hit all alike;
 the table reports the best and median of the repeats.
 """
 
@@ -62,14 +62,15 @@ def main() -> None:
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
-            float(loss)
+            loss.item()
         return time.perf_counter() - t
 
     times = {"cag obs": [], "cag do": [], "bare obs": []}
-    for _ in range(args.repeats):
-        times["cag obs"].append(cag_run("obs"))
-        times["cag do"].append(cag_run("do"))
-        times["bare obs"].append(bare_run("obs"))
+    runs = {"cag obs": lambda: cag_run("obs"), "cag do": lambda: cag_run("do"), "bare obs": lambda: bare_run("obs")}
+    names = list(runs)
+    for r in range(args.repeats):
+        for name in names[r % 3:] + names[:r % 3]:  # rotate the order: no run always goes first
+            times[name].append(runs[name]())
     print(f"{args.steps} steps of batch {cfg.batch_size}, tiny model, torch threads {args.threads}, "
           f"{args.repeats} alternating repeats")
     print(f"{'run':<10}{'best s':>9}{'median s':>10}{'ms/step':>9}")

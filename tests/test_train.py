@@ -104,7 +104,7 @@ def test_resume_from_a_different_config_fails(tmp_path, capsys, micro):
     assert main(["train", DATA, "--out", str(out), "--max-steps", "2", *args]) == 0
     capsys.readouterr()
     assert main(["train", DATA, "--out", str(out), "--resume", *args, "--lr", "0.01"]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if line.startswith("Error")]
     assert len(err) == 1 and err[0].startswith("Error: cannot resume") and "different config" in err[0]
     assert not (out / "cag_run.json").exists()
 
