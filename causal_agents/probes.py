@@ -240,10 +240,11 @@ def load_for_probe(path: str, device: str = "auto"):
     import torch
 
     from causal_agents.errors import CagError
-    from causal_agents.trainer import load_tokenizer_exact, pick_device
+    from causal_agents.tokenizer import load_tokenizer
+    from causal_agents.trainer import pick_device
 
     dev = pick_device(device)
-    tok = load_tokenizer_exact(path)
+    tok = load_tokenizer(path)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     dtype = torch.bfloat16 if dev.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32

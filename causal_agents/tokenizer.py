@@ -59,11 +59,32 @@ def _unicode_to_byte() -> dict:
     return {chr(c): b for b, c in zip(bs, cs)}
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "spiece.model")
+# Classes cag itself saves (its byte and word tokenizers): load these exactly as saved.
+_GENERIC_FAST = ("TokenizersBackend", "PreTrainedTokenizerFast")
+
+
 def load_tokenizer(name_or_path: str | None = None):
     """``None`` or ``"byte"``: the offline default. Otherwise a hub name or local path (fast
-    tokenizers only: the label builder needs character offsets)."""
+    tokenizers only: the label builder needs character offsets).
+
+    A local directory must hold tokenizer files: transformers would otherwise build an empty
+    tokenizer from the model config and every transcript would encode to nothing. A directory
+    holding a generic fast tokenizer (as cag saves its own) loads exactly as saved:
+    AutoTokenizer would pick the class of the directory's model config (Qwen2Tokenizer for
+    the tiny model), whose built-in pre-tokenizer re-splits the text unlike training."""
+    import os
+
     if name_or_path in (None, "", BYTE_TOKENIZER):
         return byte_level_tokenizer()
+    if os.path.isdir(name_or_path):
+        if not any(os.path.exists(os.path.join(name_or_path, f)) for f in TOKENIZER_FILES):
+            raise CagError(f"{name_or_path} has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}, ...); "
+                           "save the tokenizer there or pass --tokenizer NAME_OR_PATH")
+        if _saved_class(name_or_path) in _GENERIC_FAST:
+            from transformers import PreTrainedTokenizerFast
+
+            return PreTrainedTokenizerFast.from_pretrained(name_or_path)
     from transformers import AutoTokenizer
 
     try:
@@ -75,3 +96,15 @@ def load_tokenizer(name_or_path: str | None = None):
         raise CagError(f"tokenizer {name_or_path!r} has no fast (Rust) version; cag needs character "
                        "offsets to place labels")
     return tok
+
+
+def _saved_class(path: str) -> str | None:
+    import os
+
+    import orjson
+
+    cfg = os.path.join(path, "tokenizer_config.json")
+    if not (os.path.exists(cfg) and os.path.exists(os.path.join(path, "tokenizer.json"))):
+        return None
+    with open(cfg, "rb") as f:
+        return orjson.loads(f.read()).get("tokenizer_class")

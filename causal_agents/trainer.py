@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from causal_agents.errors import CagError, InputError
+from causal_agents.tokenizer import load_tokenizer
 from causal_agents.train_config import TrainConfig, is_tiny
 from causal_agents.train_data import (build_examples, check_supervised, collate, plan_steps,
                                       supervised_counts)
@@ -59,46 +60,10 @@ class Prepared:
 
 def load_tokenizer_for(cfg: TrainConfig):
     name = cfg.tokenizer if cfg.tokenizer else (None if is_tiny(cfg.model) else cfg.model)
-    tok = load_tokenizer_exact(name)
+    tok = load_tokenizer(name)
     if tok.pad_token_id is None:  # many base models ship without one; pads never get a label
         tok.pad_token = tok.eos_token
     return tok
-
-
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "spiece.model")
-
-
-def load_tokenizer_exact(name: str | None):
-    """Like causal_agents.tokenizer.load_tokenizer, but a directory holding a generic fast
-    tokenizer (tokenizer.json with tokenizer_class TokenizersBackend/PreTrainedTokenizerFast,
-    as cag saves its own) loads exactly as saved. AutoTokenizer would pick the class of the
-    directory's model config (Qwen2Tokenizer for the tiny model), whose built-in pre-tokenizer
-    silently re-splits the text, so a run directory would tokenize unlike its training data."""
-    from causal_agents.tokenizer import load_tokenizer
-
-    check_tokenizer_files(name)
-    if name and os.path.isdir(name) and os.path.exists(os.path.join(name, "tokenizer.json")):
-        import orjson
-
-        cfg_path = os.path.join(name, "tokenizer_config.json")
-        cls = None
-        if os.path.exists(cfg_path):
-            with open(cfg_path, "rb") as f:
-                cls = orjson.loads(f.read()).get("tokenizer_class")
-        if cls in ("TokenizersBackend", "PreTrainedTokenizerFast"):
-            from transformers import PreTrainedTokenizerFast
-
-            return PreTrainedTokenizerFast.from_pretrained(name)
-    return load_tokenizer(name)
-
-
-def check_tokenizer_files(name: str | None) -> str | None:
-    """A local directory must carry tokenizer files: transformers would otherwise build an
-    empty tokenizer from the model config and every transcript would encode to nothing."""
-    if name and os.path.isdir(name) and not any(os.path.exists(os.path.join(name, f)) for f in TOKENIZER_FILES):
-        raise CagError(f"{name} has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}, ...); "
-                       "save the tokenizer there or pass --tokenizer NAME_OR_PATH")
-    return name
 
 
 def prepare(cfg: TrainConfig, records: list[dict], source: str, tokenizer=None) -> Prepared:

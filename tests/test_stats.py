@@ -82,3 +82,20 @@ def test_bad_renderer_and_tokenizer(cag):
     assert code == 1 and "unknown renderer 'fancy'" in err
     code, _, err = cag("stats", SAMPLES / "sharegpt.jsonl", "--tokenizer", "/nonexistent/tok")
     assert code == 1 and "cannot load a tokenizer" in err and err.count("\n") == 1
+
+
+def test_tokenizer_directory_without_files_is_refused(cag, tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    code, _, err = cag("stats", SAMPLES / "sharegpt.jsonl", "--tokenizer", tmp_path)
+    assert code == 1 and "has no tokenizer files" in err and err.count("\n") == 1
+
+
+def test_saved_cag_tokenizer_loads_exactly_as_saved(tmp_path, byte_tok):
+    from causal_agents.tokenizer import load_tokenizer
+
+    byte_tok.save_pretrained(tmp_path)
+    # A model config beside it must not make AutoTokenizer swap in another class.
+    (tmp_path / "config.json").write_text('{"model_type": "qwen2"}')
+    tok = load_tokenizer(str(tmp_path))
+    text = "User: héllo  world\nAgent: ok"
+    assert tok(text, add_special_tokens=False)["input_ids"] == byte_tok(text, add_special_tokens=False)["input_ids"]
