@@ -469,8 +469,12 @@ def save_final(model, tokenizer, cfg: TrainConfig, run_dir: str, summary: dict) 
     os.makedirs(tmp)
     if cfg.lora and is_tiny(cfg.model):
         # The adapter's base has no hub name: save it beside the adapter and point at it.
+        # An unloaded copy: get_base_model() still carries the LoRA wrappers, whose renamed
+        # weights (q_proj.base_layer...) would not load back into a plain model.
+        import copy
+
         base_dir = os.path.join(run_dir, "base")
-        model.get_base_model().save_pretrained(os.path.join(tmp, "base"))
+        copy.deepcopy(model).unload().save_pretrained(os.path.join(tmp, "base"))
         model.peft_config["default"].base_model_name_or_path = os.path.abspath(base_dir)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)

@@ -157,8 +157,21 @@ def test_lora_adapter_loads(tmp_path, micro):
     assert (out / "adapter_config.json").exists()
     from peft import AutoPeftModelForCausalLM
 
-    m = AutoPeftModelForCausalLM.from_pretrained(out)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = AutoPeftModelForCausalLM.from_pretrained(out)
     assert any("lora_A" in n for n, _ in m.named_parameters())
+    # the saved base holds every weight: nothing re-initialised on load
+    assert not [w for w in caught if "newly initialized" in str(w.message)]
+    from transformers import AutoModelForCausalLM
+
+    import json
+
+    base_path = json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"]
+    base = AutoModelForCausalLM.from_pretrained(base_path, output_loading_info=True)[1]
+    assert not base["missing_keys"] and not base["unexpected_keys"], base
 
 
 def test_ddp_two_gloo_processes_match_one_process(tmp_path, micro):
@@ -177,3 +190,13 @@ def test_ddp_two_gloo_processes_match_one_process(tmp_path, micro):
     assert p.returncode == 0, p.stderr[-2000:]
     same_weights(one, two, exact=False)
     assert len(metrics(two)) == len(metrics(one)) == 6
+
+
+def test_tiny_lora_run_saves_a_loadable_base(tmp_path):
+    """With the embedded model the adapter's base is saved beside it, without LoRA wrappers."""
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "lt"
+    assert main(["train", DATA, "--mask", "do", "--lora", "--epochs", "1", "--out", str(out), "--no-progress"]) == 0
+    info = AutoModelForCausalLM.from_pretrained(out / "base", output_loading_info=True)[1]
+    assert not info["missing_keys"] and not info["unexpected_keys"], info
