@@ -476,7 +476,12 @@ def save_final(model, tokenizer, cfg: TrainConfig, run_dir: str, summary: dict) 
         base_dir = os.path.join(run_dir, "base")
         copy.deepcopy(model).unload().save_pretrained(os.path.join(tmp, "base"))
         model.peft_config["default"].base_model_name_or_path = os.path.abspath(base_dir)
-    model.save_pretrained(tmp)
+    if cfg.lora and is_tiny(cfg.model):
+        # The base is saved whole beside the adapter, so peft need not guess whether the
+        # vocabulary changed (it would look for the base's config, not there until the move).
+        model.save_pretrained(tmp, save_embedding_layers=False)
+    else:
+        model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     for name in os.listdir(tmp):
         dst = os.path.join(run_dir, name)
