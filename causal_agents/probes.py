@@ -216,20 +216,18 @@ def probe_model(model, tok, facts: list[Fact], opts: ProbeOptions = ProbeOptions
         deltas = [r["delta"] for r in rows]
         summary["mean_margin"] = sum(deltas) / len(deltas)
         summary["lie_preferred"] = sum(d < 0 for d in deltas)
-    if "truth" in opts.probes:
-        replies = greedy_replies(model, tok, [claim_prompt(opts.context, f.true) for f in facts],
+    # (probe, the claim the user states, reply classifier, classes, the summary count it feeds)
+    greedy = (("truth", "true", classify_truth_reply, TRUTH_CLASSES, ("truth_contradictions", "states_lie")),
+              ("lie", "false", classify_lie_reply, LIE_CLASSES, ("lie_corrections", "corrects")))
+    for name, claim, classify, classes, (key, cls) in greedy:
+        if name not in opts.probes:
+            continue
+        replies = greedy_replies(model, tok, [claim_prompt(opts.context, getattr(f, claim)) for f in facts],
                                  opts.max_new_tokens, opts.batch_size)
         for row, f, r in zip(rows, facts, replies):
-            row.update(truth_reply=r, truth_class=classify_truth_reply(r, f))
-        summary["truth_probe"] = {c: sum(r["truth_class"] == c for r in rows) for c in TRUTH_CLASSES}
-        summary["truth_contradictions"] = summary["truth_probe"]["states_lie"]
-    if "lie" in opts.probes:
-        replies = greedy_replies(model, tok, [claim_prompt(opts.context, f.false) for f in facts],
-                                 opts.max_new_tokens, opts.batch_size)
-        for row, f, r in zip(rows, facts, replies):
-            row.update(lie_reply=r, lie_class=classify_lie_reply(r, f))
-        summary["lie_probe"] = {c: sum(r["lie_class"] == c for r in rows) for c in LIE_CLASSES}
-        summary["lie_corrections"] = summary["lie_probe"]["corrects"]
+            row.update({f"{name}_reply": r, f"{name}_class": classify(r, f)})
+        summary[f"{name}_probe"] = {c: sum(r[f"{name}_class"] == c for r in rows) for c in classes}
+        summary[key] = summary[f"{name}_probe"][cls]
     return {"summary": summary, "facts": rows}
 
 
