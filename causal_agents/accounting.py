@@ -7,14 +7,12 @@ large the input (a glob of Parquet files larger than memory works).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 import numpy as np
 
-from causal_agents.labels import CLASS_NAMES, MODES, SUPERVISED_BY, encode_batch
-from causal_agents.render import WORLD
+from causal_agents.labels import CLASS_NAMES, MODES, SUPERVISED_BY, encode_batch, evidence
 
 CHUNK_RECORDS = 512
 GROUPS = ("file", "role", "gate")
@@ -71,15 +69,15 @@ def chunk_tables(records: list[dict], encs: list, opts: StatsOptions, totals: To
         seg_cols[name] = np.bincount(gseg, weights=cls == c, minlength=nseg).astype(np.int64)
     # A record whose do-mask supervises no world token has no evidence to learn from.
     rec_of_token = np.repeat(np.arange(len(records)), lengths)
-    evidence = np.bincount(rec_of_token, weights=do & (cls == WORLD), minlength=len(records)) > 0
-    for i in np.nonzero(~evidence)[0][: max(0, 20 - len(totals.empty_do))]:
+    has = np.bincount(rec_of_token, weights=evidence(cls, tr), minlength=len(records)) > 0
+    for i in np.nonzero(~has)[0][: max(0, 20 - len(totals.empty_do))]:
         totals.empty_do.append(records[i].get("id"))
     lost = {"obs": np.zeros(len(records), np.int64), "do": np.zeros(len(records), np.int64)}
     if opts.max_length:
         for i, e in enumerate(encs):
             for m, v in e.truncate(opts.max_length)[1].items():
                 lost[m][i] = v
-    rec_cols = {"file": files, "empty_do": (~evidence).astype(np.int64), "lost_obs": lost["obs"],
+    rec_cols = {"file": files, "empty_do": (~has).astype(np.int64), "lost_obs": lost["obs"],
                 "lost_do": lost["do"], "straddling": [e.straddling for e in encs]}
     return pa.table(seg_cols), pa.table(rec_cols)
 
@@ -132,8 +130,8 @@ def _report(con, totals: Totals, tok, opts: StatsOptions) -> dict:
                      "AS lost_obs, COALESCE(SUM(lost_do), 0)::BIGINT AS lost_do, COALESCE(SUM(straddling), 0)::BIGINT "
                      "AS straddling FROM recs")[0]
     by_file = _grouped(con, "file")
-    for f, row in by_file.items():
-        row["transcripts"] = con.execute("SELECT SUM(transcripts)::BIGINT FROM recs WHERE file = ?", [f]).fetchone()[0]
+    for f, n in con.execute("SELECT file, SUM(transcripts)::BIGINT FROM recs GROUP BY file").fetchall():
+        by_file[f]["transcripts"] = n
     report = {
         "transcripts": totals.transcripts,
         "tokens": tot["tokens"],
@@ -159,7 +157,3 @@ def summary_line(report: dict) -> str:
     pct = (lambda k: 100.0 * s[k] / n if n else 0.0)
     return (f"obs supervises {s['obs']:,} of {n:,} positions ({pct('obs'):.1f}%); "
             f"do supervises {s['do']:,} ({pct('do'):.1f}%)")
-
-
-def files_label(path: str) -> str:
-    return os.path.basename(path) or path

@@ -43,6 +43,12 @@ SUPERVISED_BY = {
 _PRIORITY = np.array([3, 0, 1, 2], dtype=np.int8)
 
 
+def evidence(classes: np.ndarray, trainable: np.ndarray) -> np.ndarray:
+    """Tokens the do-mask supervises that the world wrote. Role headers alone teach nothing,
+    so a transcript with none of these has an empty do-mask: stats reports it, train refuses it."""
+    return SUPERVISED_BY["do"][classes] & trainable & (classes == WORLD)
+
+
 def check_mode(mode: str) -> str:
     if mode not in MODES:
         raise CagError(f"unknown mask mode {mode!r} (expected obs or do)")
@@ -75,9 +81,8 @@ class Encoded:
         return SUPERVISED_BY[check_mode(mode)][self.classes] & self.trainable
 
     def has_evidence(self) -> bool:
-        """Whether the do-mask supervises any world-written token. Role headers alone teach
-        nothing, so an example without evidence counts as an empty do-mask."""
-        return bool((self.supervised("do") & (self.classes == WORLD)).any())
+        """Whether the do-mask supervises any world-written token (see ``evidence``)."""
+        return bool(evidence(self.classes, self.trainable).any())
 
     def labels(self, mode: str) -> np.ndarray:
         return np.where(self.supervised(mode), self.input_ids, IGNORE_INDEX)

@@ -43,6 +43,8 @@ class TagOptions:
     role_map: dict = field(default_factory=dict)  # lower-cased role -> gate
     text_roles: tuple[str, ...] = DEFAULT_TEXT_ROLES
     format: str | None = None  # None: detect per record
+    # role string -> (gate, rule), filled as roles are met (tagging a big log asks millions of times)
+    gate_cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @staticmethod
     def build(selves: Iterable[str] = (), role_map: Iterable[str] = (), text_roles: Iterable[str] = (),
@@ -129,7 +131,7 @@ def _openai_segments(rec: dict, opts: TagOptions) -> list[dict]:
     if not isinstance(msgs, list) or not msgs:
         return [_segment(m, opts) for m in to_messages(rec, "openai")]  # raises the precise error
     out = []
-    gates = _gate_cache(opts)
+    gates = opts.gate_cache
     for i, m in enumerate(msgs):
         if type(m) is dict:
             role, text, n = m.get("role"), m.get("content"), len(m)
@@ -156,18 +158,6 @@ def _openai_segments(rec: dict, opts: TagOptions) -> list[dict]:
     return out
 
 
-_GATE_CACHES: dict = {}
-
-
-def _gate_cache(opts: TagOptions) -> dict:
-    """Role string -> (gate, rule) for this option set, filled as roles are met."""
-    key = id(opts)
-    cache = _GATE_CACHES.get(key)
-    if cache is None or cache.get("__opts__") is not opts:
-        cache = _GATE_CACHES[key] = {"__opts__": opts}
-    return cache
-
-
 def _role_gate(role: str, opts: TagOptions) -> tuple[str, str] | None:
     key = role.lower()
     if key in opts.role_map:
@@ -176,7 +166,7 @@ def _role_gate(role: str, opts: TagOptions) -> tuple[str, str] | None:
         g = ROLE_DEFAULTS.get(key)
         hit = (g, "role-default") if g is not None else None
     if hit is not None:
-        _gate_cache(opts)[role] = hit
+        opts.gate_cache[role] = hit
     return hit
 
 

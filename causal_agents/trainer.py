@@ -45,7 +45,7 @@ class Prepared:
     lost: dict             # mode -> supervised tokens lost to --max-length
     digest: dict           # mode -> digest of the training data and its labels, for resume checks
     tokens: int = 0        # all positions, before truncation
-    refused: list = None   # ids of transcripts refused for supervising nothing under a trained mode
+    refused: list = None   # ids of transcripts refused for an empty mask under a trained mode
 
     def summary_line(self) -> str:
         parts = [f"{m} supervises {n:,} of {self.tokens:,} positions ({100.0 * n / max(1, self.tokens):.1f}%)"
@@ -54,7 +54,8 @@ class Prepared:
         if any(self.lost.values()):
             line += "; truncation loses " + ", ".join(f"{m} {n:,}" for m, n in self.lost.items())
         if self.refused:
-            line += f"; refused {len(self.refused)} transcript(s) that supervise nothing (e.g. {self.refused[:3]})"
+            line += (f"; refused {len(self.refused)} transcript(s) with an empty mask (under do: no "
+                     f"world-written token; e.g. {self.refused[:3]})")
         return line
 
 
@@ -77,9 +78,10 @@ def prepare(cfg: TrainConfig, records: list[dict], source: str, tokenizer=None) 
     counts = {m: int(sum(e.supervised(m).sum() for e in encs)) for m in cfg.modes}
     tokens = int(sum(len(e) for e in encs))
     check_supervised(counts, source)
-    # A transcript that supervises nothing under a trained mode is refused, not trusted: an
-    # empty mask is usually a role-mapping mistake (see `cag stats`).
-    keep = [all(e.supervised(m).any() for m in cfg.modes) for e in encs]
+    # A transcript with an empty mask under a trained mode is refused, not trusted: it is
+    # usually a role-mapping mistake. Under do, "empty" means no world-written token (role
+    # headers alone): the same test `cag stats` reports as empty_do.
+    keep = [all(e.has_evidence() if m == "do" else e.supervised(m).any() for m in cfg.modes) for e in encs]
     refused = [e.record_id for e, k in zip(encs, keep) if not k]
     encs = [e for e, k in zip(encs, keep) if k]
     examples, lost = build_examples(encs, cfg.modes, cfg.loss_weighting, cfg.max_length)

@@ -135,12 +135,6 @@ def _drop_nulls(rec: dict) -> dict:
     return {k: v for k, v in rec.items() if v is not None}
 
 
-def location_str(loc: dict) -> str:
-    if "line" in loc:
-        return f"{loc['file']}:{loc['line']}"
-    return f"{loc['file']}:row {loc['row']}"
-
-
 # ---------------------------------------------------------------- writing
 
 

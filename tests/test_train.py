@@ -200,3 +200,20 @@ def test_tiny_lora_run_saves_a_loadable_base(tmp_path):
     assert main(["train", DATA, "--mask", "do", "--lora", "--epochs", "1", "--out", str(out), "--no-progress"]) == 0
     info = AutoModelForCausalLM.from_pretrained(out / "base", output_loading_info=True)[1]
     assert not info["missing_keys"] and not info["unexpected_keys"], info
+
+
+def test_do_refuses_transcripts_without_evidence_like_stats_reports(tmp_path, capsys, micro):
+    """Role headers alone are not evidence: stats counts such a transcript as empty_do and
+    training a pair that includes do refuses it (from both modes: the pair shares batches)."""
+    data = tmp_path / "mixed.jsonl"
+    recs = [{"id": "good", "messages": [{"role": "user", "content": "The sky is blue."},
+                                        {"role": "assistant", "content": "Noted."}]},
+            {"id": "agent-only", "messages": [{"role": "system", "content": "s"},
+                                              {"role": "assistant", "content": "Hello there."}]}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert main(["stats", str(data), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["empty_do"] == {"count": 1, "examples": ["agent-only"]}
+    out = tmp_path / "o"
+    assert main(["train", str(data), *micro, "--mask", "both", "--out", str(out), *FAST, "--max-steps", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "refused 1 transcript(s) with an empty mask" in err and "agent-only" in err
