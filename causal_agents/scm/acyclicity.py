@@ -31,43 +31,37 @@ def expm(m: np.ndarray) -> np.ndarray:
     return out
 
 
-class _Notears(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, s):
-        e = expm(s.detach().double().numpy())
-        ctx.save_for_backward(torch.from_numpy(e.T.copy()).to(s.dtype))
-        return s.new_tensor(float(np.trace(e)) - len(e))
-
-    @staticmethod
-    def backward(ctx, g):
-        (et,) = ctx.saved_tensors
-        return g * et
-
-
-class _Dagma(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, s, scale: float):
-        k = s.shape[0]
-        m = scale * np.eye(k) - s.detach().double().numpy()
+def h_and_grad(s: np.ndarray, kind: str, scale: float = 1.0) -> tuple[float, np.ndarray]:
+    """Value and gradient dh/dS of the penalty on a float64 numpy S (the fused training step
+    calls this directly; ``notears_h``/``dagma_h`` wrap it for autograd)."""
+    k = len(s)
+    if kind == "dagma":
+        m = scale * np.eye(k) - s
         sign, logabs = np.linalg.slogdet(m)
-        inv_t = np.linalg.inv(m).T
-        ctx.save_for_backward(torch.from_numpy(inv_t.copy()).to(s.dtype))
-        return s.new_tensor(-logabs + k * math.log(scale))
+        # the log-det barrier is only meaningful inside the M-matrix domain (spectral radius < s)
+        if sign > 0 and np.max(np.abs(np.linalg.eigvals(s))) < scale:
+            return -logabs + k * math.log(scale), np.linalg.inv(m).T
+    e = expm(s)
+    return float(np.trace(e)) - k, e.T
+
+
+class _Penalty(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, s, kind: str, scale: float):
+        h, grad = h_and_grad(s.detach().double().numpy(), kind, scale)
+        ctx.save_for_backward(torch.from_numpy(np.ascontiguousarray(grad)).to(s.dtype))
+        return s.new_tensor(h)
 
     @staticmethod
     def backward(ctx, g):
-        (inv_t,) = ctx.saved_tensors
-        return g * inv_t, None
+        (grad,) = ctx.saved_tensors
+        return g * grad, None, None
 
 
 def notears_h(s: torch.Tensor) -> torch.Tensor:
-    return _Notears.apply(s)
+    return _Penalty.apply(s, "notears", 1.0)
 
 
 def dagma_h(s: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-    m = scale * np.eye(s.shape[0]) - s.detach().double().numpy()
-    sign, _ = np.linalg.slogdet(m)
-    # the log-det barrier is only meaningful inside the M-matrix domain (spectral radius < s)
-    if sign <= 0 or np.max(np.abs(np.linalg.eigvals(s.detach().double().numpy()))) >= scale:
-        return notears_h(s)
-    return _Dagma.apply(s, scale)
+    """DAGMA's barrier; outside its domain this step falls back to NOTEARS (see module doc)."""
+    return _Penalty.apply(s, "dagma", scale)
