@@ -51,6 +51,28 @@ def test_batched_scores_equal_one_at_a_time(micro):
     assert all(-20 < s < 0 for row in batched for s in row)
 
 
+@pytest.mark.parametrize("batch_size", [1, 2, 64])
+def test_tree_scoring_handles_shared_nested_and_repeated_completions(micro, batch_size):
+    """Completions sharing a start, one the prefix of another, a repeat, prompts of different
+    lengths packed into one row, no shared context: each score still equals score_one."""
+    from causal_agents.errors import InputError
+
+    _, _, (model, tok) = micro
+    pairs = [("ctx\nUser: Tell me about rivers.\nAgent: ", ["The Nile.", "The Nile is long.", "The Amazon.",
+                                                          "The Nile."]),
+             ("Q: x?\nA:", [" yes", " no", " yes indeed"]),
+             ("ctx\nUser: Tell me about the capital of Australia, the country.\nAgent: ", [AUS.true, AUS.false]),
+             ("ctx\nUser: Tell me about a.\nAgent: ", ["Z"])]
+    got = score_completions(model, tok, pairs, batch_size=batch_size)
+    for (prompt, comps), scores in zip(pairs, got):
+        assert len(scores) == len(comps)
+        for c, sc in zip(comps, scores):
+            assert sc == pytest.approx(score_one(model, tok, prompt, c), abs=1e-4), (prompt, c)
+    assert got[0][0] == got[0][3]
+    with pytest.raises(InputError, match="empty prompt"):
+        score_completions(model, tok, [("", ["x"])])
+
+
 def test_batched_greedy_equals_one_at_a_time(micro):
     _, _, (model, tok) = micro
     prompts = ["A context.\nUser: hello there\nAgent:", "User: x\nAgent:", "Longer prompt here.\nUser: The sky.\nAgent:"]
