@@ -25,8 +25,8 @@ OnError = Annotated[str, typer.Option(
     "--on-error", help="fail: stop at the first bad record, write nothing, exit 1. "
     "skip: write bad records to --rejects and go on.")]
 Rejects = Annotated[Optional[str], typer.Option(
-    "--rejects", help="Where --on-error skip writes rejected records (JSONL) [default: rejects.jsonl, "
-    "or OUTPUT.rejects.jsonl with -o].")]
+    "--rejects", help="Where --on-error skip writes rejected records (JSONL) (default: rejects.jsonl, "
+    "or OUTPUT.rejects.jsonl with -o).")]
 Tokenizer = Annotated[Optional[str], typer.Option(
     "--tokenizer", help="Hugging Face tokenizer name or path (fast tokenizers only). Default: cag's "
     "offline byte-level tokenizer.")]

@@ -30,7 +30,7 @@ def probe(
                                              "models are compared side by side).")],
     probes: Annotated[str, typer.Option("--probe", help="truth, lie, margin, comma-separated, or all.")] = "all",
     context: Annotated[Optional[str], typer.Option("--context", help="Context paragraph before each probe "
-                                                   "[default: the one `cag data dialogues` writes].")] = None,
+                                                   "(default: the one `cag data dialogues` writes).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Facts scored or decoded together "
                                               "(lower it if a large model runs out of memory).")] = 64,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest greedy reply (cut at the first newline).")] = 96,

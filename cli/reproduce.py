@@ -16,13 +16,13 @@ app.add_typer(reproduce_app, name="reproduce")
 @reproduce_app.command("truth")
 def truth(
     model: Annotated[Optional[str], typer.Option("--model", help="Hugging Face causal LM (hub name or path). Default: "
-                                                 "the embedded tiny model (~10 minutes on a 2-core CPU). "
+                                                 "the embedded tiny model (3 to 5 minutes on an idle 2-core CPU). "
                                                  "Qwen/Qwen2.5-0.5B on a GPU is the paper's experiment.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the dialogues, the initial weights and the batch order.")] = 0,
-    data_seed: Annotated[Optional[int], typer.Option("--data-seed", help="Seed for the dialogues only [default: --seed].")] = None,
-    facts: Annotated[Optional[str], typer.Option("--facts", help="Fact bank [default: the paper's 33 facts].")] = None,
+    data_seed: Annotated[Optional[int], typer.Option("--data-seed", help="Seed for the dialogues only (default: --seed).")] = None,
+    facts: Annotated[Optional[str], typer.Option("--facts", help="Fact bank (default: the paper's 33 facts).")] = None,
     n: Annotated[int, typer.Option("-n", help="Dialogues to generate.")] = 480,
-    out: Annotated[Optional[str], typer.Option("--out", help="Output directory [default: runs/truth-seed<SEED>].")] = None,
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="Output directory (default: runs/truth-seed<SEED>).")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the recipe's epochs.")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Override the recipe's learning rate.")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Override the recipe's batch size.")] = None,

@@ -14,7 +14,7 @@ from causal_agents.cli.reproduce import reproduce_app
 def stream(
     model: Annotated[Optional[str], typer.Option("--model", help="Base causal LM (hub name or path). Default: the embedded tiny "
                                                  "model, a smoke run (it solves ~0%). Qwen/Qwen2.5-0.5B on a GPU is the paper's experiment.")] = None,
-    out: Annotated[Optional[str], typer.Option("--out", help="Output directory (default: runs/stream-seed<SEED>).")] = None,
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="Output directory (default: runs/stream-seed<SEED>).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the splits, the weights, the batch order and the sampling.")] = 0,
     quick: Annotated[bool, typer.Option("--quick", help="CI smoke size: 20/10/10 problems, 8 wrong attempts, K=2, 24-token answers, 1 epoch.")] = False,
     n_sft: Annotated[Optional[int], typer.Option("--n-sft", help="SFT split size (default 200).")] = None,

@@ -28,7 +28,7 @@ def train(
     model: Annotated[Optional[str], typer.Option("--model", help="Hugging Face causal LM: hub name or local path. "
                                                  "Default: the embedded tiny Qwen2-style model (random init, "
                                                  "byte-level tokenizer) that runs anywhere.")] = None,
-    out: Annotated[Optional[str], typer.Option("--out", help="Run directory [default: runs/train]. With "
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="Run directory (default: runs/train). With "
                                                "several masks, one run directory per mask inside it.")] = None,
     tokenizer: o.Tokenizer = None,
     renderer: o.Renderer = "plain",
