@@ -53,3 +53,16 @@ def test_version_and_module_entry(cag):
 def test_usage_error_exits_2(cag):
     code, _, err = cag("stats", "--by", "colour", "x.jsonl")
     assert code == 2
+
+
+def test_no_help_text_is_eaten_as_rich_markup():
+    """Typer renders help with rich, which silently drops anything shaped like a style tag:
+    '[default: --seed]' vanished from `cag reproduce truth --help`. Escape or rephrase."""
+    import re
+
+    from rich.text import Text
+
+    for path, cmd in _commands():
+        for text in [cmd.help or ""] + [p.help or "" for p in cmd.params if getattr(p, "help", None)]:
+            shown = Text.from_markup(text).plain
+            assert shown == text.replace("\\[", "["), (path, re.findall(r"\[[^\]]*\]", text))
