@@ -313,8 +313,9 @@ def load_for_probe(path: str, device: str = "auto"):
 
     from causal_agents.errors import CagError
     from causal_agents.tokenizer import load_tokenizer
-    from causal_agents.trainer import pick_device
+    from causal_agents.trainer import pick_device, quiet_transformers
 
+    quiet_transformers()
     dev = pick_device(device)
     tok = load_tokenizer(path)
     if tok.pad_token_id is None:

@@ -128,12 +128,19 @@ def pick_dtype(name: str, device):
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
 
 
+def quiet_transformers() -> None:
+    """Turn off transformers' own bars (loading weights, writing shards): cag draws its own
+    progress, and `--no-progress` must leave stderr free of bars."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def build_model(cfg: TrainConfig, tokenizer, dtype):
     """Fresh initial weights; identical for every call with the same config and seed."""
     import torch
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # cag draws its own progress; keep stderr readable
+    quiet_transformers()
 
     if is_tiny(cfg.model):
         from causal_agents.tiny_model import tiny_model
@@ -469,6 +476,7 @@ def save_final(model, tokenizer, cfg: TrainConfig, run_dir: str, summary: dict) 
     tmp = os.path.join(run_dir, ".final.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
+    quiet_transformers()
     if cfg.lora and is_tiny(cfg.model):
         # The adapter's base has no hub name: save it beside the adapter and point at it.
         # An unloaded copy: get_base_model() still carries the LoRA wrappers, whose renamed

@@ -83,11 +83,16 @@ def test_batched_greedy_equals_one_at_a_time(micro):
 
 
 def test_cli_side_by_side_json_and_plot(micro, tmp_path, capsys):
+    from transformers.utils import logging as hf_logging
+
     a, b, _ = micro
     png = tmp_path / "m.png"
+    hf_logging.enable_progress_bar()  # as in a fresh process: cag must turn transformers' bars off
     assert main(["probe", "--facts", FACTS, "--model", a, "--model", b, "--json", "--plot", str(png),
                  "--max-new-tokens", "8"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    assert "Loading weights" not in captured.err
+    out = json.loads(captured.out)
     labels = list(out["models"])
     assert len(labels) == 2 and len(out["facts"]) == 33
     for m in labels:
