@@ -73,7 +73,7 @@ def data_cmd(
 def train_cmd(
     data: Annotated[str, typer.Argument(help="Parquet file from `cag scm data`.")],
     out: Annotated[str, typer.Option("-o", "--out", help="Checkpoint file (.pt), written every epoch.")],
-    model: Annotated[str, typer.Option(help="aclscm, mlp, gru or transformer.")] = "aclscm",
+    model: Annotated[str, typer.Option(help="aclscm, mlp, gru, transformer, or own_factor (a graph-blind reference: an action moves only its own factor).")] = "aclscm",
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 200,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
