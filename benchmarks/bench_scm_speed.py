@@ -17,7 +17,8 @@ import time
 import torch
 from torch import nn
 
-from causal_agents.scm.fused import transition_backward, transition_forward
+from causal_agents.scm.fused import (adjacency_backward, sample_adjacency, transition_backward,
+                                     transition_forward)
 from causal_agents.scm.models import ACLSCM, ModelConfig
 
 ORIGINAL_CPU_S_PER_EPOCH = 3.0    # the original code on this 2-core CPU, ER K=10 (REFERENCE/issue)
@@ -118,11 +119,10 @@ def transition_table(reps: int, batch: int = 64) -> list[dict]:
 
         @torch.no_grad()
         def step_fused():  # what training runs: same forward, hand-written backward (scm/fused.py)
-            u = torch.rand_like(batched.logits).clamp_(1e-6, 1 - 1e-6)
-            a_s = torch.sigmoid((batched.logits + torch.logit(u)) / batched.cfg.tau)
-            f, cache = transition_forward(batched, z, m, v, a_s * batched.offdiag)
+            a_s, adj = sample_adjacency(batched)
+            f, cache = transition_forward(batched, z, m, v, adj)
             _, g_adj, grads = transition_backward(batched, cache, (f - target) * (2 / f.numel()))
-            grads["logits"] = g_adj * batched.offdiag * a_s * (1 - a_s) / batched.cfg.tau
+            grads["logits"] = adjacency_backward(batched, a_s, g_adj)
 
         # interleave them so load changes on a shared machine hit all alike
         tb, tl, tf = [], [], []
