@@ -83,12 +83,12 @@ def _ids(tok, text: str) -> list[int]:
 
 
 def _completion_tree(prompt: list[int], comps: list[list[int]], k0: int):
-    """One batch row: the prompt's tokens after the shared prefix as a chain, then the
-    completions as a token trie under its last token, so a token several completions share
+    """One prompt's token tree: its tokens after the shared prefix as a chain, then the
+    completions as a trie under its last token, so a token several completions share
     ("Water boils at" in both claims of a fact) runs once.
 
-    Returns (tokens, positions, parents, paths): ``parents[n]`` is the row index of node n's
-    parent (-1: the shared prefix in the cache); ``paths[c]`` lists the nodes of completion c."""
+    Returns (tokens, positions, parents, paths): ``parents[n]`` is the index of node n's parent
+    (-1: the shared prefix in the cache); ``paths[c]`` lists the nodes of completion c."""
     tokens = prompt[k0:]
     positions = list(range(k0, len(prompt)))
     parents = list(range(-1, len(tokens) - 1))
@@ -110,17 +110,17 @@ def _completion_tree(prompt: list[int], comps: list[list[int]], k0: int):
     return tokens, positions, parents, paths
 
 
-def score_completions(model, tok, pairs: list[tuple[str, list[str]]], batch_size: int = 64,
-                      share_prefix: bool = True) -> list[list[float]]:
+def score_completions(model, tok, pairs: list[tuple[str, list[str]]], batch_size: int = 64) -> list[list[float]]:
     """Mean per-token log-prob of each completion after its prompt.
 
     ``pairs``: (prompt, [completion, ...]). Prompt and completion are tokenized separately and
     concatenated, so the completion's tokens are the same whatever the prompt ends with.
-    Batched with no repeated work: one row per prompt holding its completions as a token tree
-    (tree attention: a 4D mask lets each token see only its own ancestors, positions restart
-    at each branch), ``batch_size`` prompts per forward pass, and the token prefix all of them
-    share (the context paragraph, "User: Tell me about ") run once, its key/value cache
-    repeated across the batch. Equal to ``score_one`` on each completion (tested).
+    Batched with no repeated work: each prompt's completions form a token tree under it (tree
+    attention: a 4D mask lets each token see only its own ancestors, positions restart at each
+    branch); the trees of ``batch_size`` prompts are packed into the rows of one forward pass,
+    and the token prefix all of them share (the context paragraph, "User: Tell me about ")
+    runs once, its key/value cache repeated across the rows. Equal to ``score_one`` on each
+    completion (tested). An empty completion scores NaN.
     """
     import numpy as np
     import torch
@@ -141,7 +141,7 @@ def score_completions(model, tok, pairs: list[tuple[str, list[str]]], batch_size
         if any(not p for p, _ in chunk):
             raise InputError("an empty prompt: a completion is scored from the token before it", field="prompt")
         # Shared prefix, stopping before each prompt's last token (its logits score the completion).
-        k0 = max(0, min(len(p) for p, _ in chunk) - 1) if share_prefix else 0
+        k0 = max(0, min(len(p) for p, _ in chunk) - 1)
         first = chunk[0][0]
         for p, _ in chunk[1:]:
             n = 0
@@ -185,6 +185,7 @@ def score_completions(model, tok, pairs: list[tuple[str, list[str]]], batch_size
         # every scored token once: (tree, node) -> (row, column of its predictor, token)
         picks = {(i, n): (where[i][0], where[i][1] + trees[i][2][n], trees[i][0][n])
                  for i in range(len(trees)) for path in trees[i][3] for n in path}
+        lp = {}
         with torch.inference_mode():
             cache = None
             if k0 > 0:
