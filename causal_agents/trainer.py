@@ -369,10 +369,14 @@ def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, r
                 ids, tgt, w = ids.to(device), tgt.to(device), w.to(device)
                 sync = contextlib.nullcontext() if (world == 1 or j == n_local - 1) else ddp_model.no_sync()
                 with sync:
-                    logits = ddp_model(input_ids=ids).logits[:, :-1]   # (B, T-1, V)
-                    sel = w > 0                                        # (B, T-1)
-                    nll = F.cross_entropy(logits[sel].float(), tgt[sel], reduction="none")  # (N,)
-                    loss = (nll * w[sel]).sum() * scale
+                    logits = ddp_model(input_ids=ids).logits           # (B, T, V)
+                    # targets and weights padded by one column to the logits' shape: the loss
+                    # reads the logits in place (no gather of supervised rows, no copy of a
+                    # slice) and costs the same under obs and do masks
+                    tgt_ = F.pad(torch.where(w > 0, tgt, -100), (0, 1), value=-100)
+                    nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tgt_.view(-1),
+                                          reduction="none")            # (B*T,), 0 where ignored
+                    loss = (nll * F.pad(w, (0, 1)).view(-1)).sum() * scale
                     loss.backward()
                 step_loss += loss.detach()
                 ntok += int((ids != pad).sum()) if j < len(mine) else 0
