@@ -16,7 +16,7 @@ app.add_typer(reproduce_app, name="reproduce")
 @reproduce_app.command("truth")
 def truth(
     model: Annotated[Optional[str], typer.Option("--model", help="Hugging Face causal LM (hub name or path). Default: "
-                                                 "the embedded tiny model (3 to 5 minutes on an idle 2-core CPU). "
+                                                 "the embedded tiny model (2 to 4 minutes on an idle 2-core CPU). "
                                                  "Qwen/Qwen2.5-0.5B on a GPU is the paper's experiment.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the dialogues, the initial weights and the batch order.")] = 0,
     data_seed: Annotated[Optional[int], typer.Option("--data-seed", help="Seed for the dialogues only (default: --seed).")] = None,
