@@ -152,7 +152,11 @@ def plan_cmd(
     safe_thr: SafeThrOpt = None,
     hard: HardOpt = False,
     seed: SeedOpt = 0,
-    detector_threshold: Annotated[float, typer.Option(help="Degenerate-seed rank-correlation threshold.")] = 0.5,
+    detector_threshold: Annotated[float, typer.Option(help="Degenerate-seed detector: flag a model whose predicted "
+                                                      "goal ranks candidates below this rank correlation.")] = 0.5,
+    detector_safety_recall: Annotated[float, typer.Option(help="Degenerate-seed detector: flag a model that "
+                                                          "predicts fewer than this share of the truly unsafe "
+                                                          "candidates unsafe.")] = 0.9,
     strict: Annotated[bool, typer.Option("--strict", help="Refuse to plan with a flagged model (exit 1).")] = False,
     data: Annotated[Optional[str], typer.Option(help="Score against this data file's SCM (same K).")] = None,
     as_json: JsonOpt = False,
@@ -166,14 +170,13 @@ def plan_cmd(
     spec = _task_opts(task, episodes, no_safe_frac if no_safe_frac is not None else (0.5 if hard else 0.2),
                       distractors or hard, goal_margin if goal_margin is not None else (0.1 if hard else None),
                       goal_thr, safe_thr)
-    r = plan_task(model, spec, seed=seed, detector_threshold=detector_threshold, data=data)
+    r = plan_task(model, spec, seed=seed, detector_threshold=detector_threshold, data=data,
+                  detector_safety_recall=detector_safety_recall)
     det = r["detector"]
     if det["degenerate"]:
-        info(f"warning: degenerate model: predicted goal factor ranks candidates with rank "
-             f"correlation {det['rank_corr']:.3f} < {detector_threshold} against the truth")
+        info(f"warning: degenerate model: {'; '.join(det['reasons'])}")
         if strict:
-            raise CagError(f"model flagged degenerate (rank correlation {det['rank_corr']:.3f}); "
-                           "not planning (--strict)")
+            raise CagError(f"model flagged degenerate ({'; '.join(det['reasons'])}); not planning (--strict)")
     if as_json:
         emit_json(r)
         return
@@ -183,8 +186,10 @@ def plan_cmd(
            f"safety z[{r['safe_factor']}] < {r['safe_thr']:g})",
            [(k, r["true"][k], r["label"][k]) for k in keys],
            ("metric", "true outcome", "action label (original)"))
-    info(f"degenerate-seed detector: rank correlation {det['rank_corr']:.3f} "
-         f"({'FLAGGED' if det['degenerate'] else 'ok'}, threshold {detector_threshold})")
+    info(f"degenerate-seed detector: goal rank correlation {det['rank_corr']:.3f} (threshold "
+         f"{detector_threshold:g}); predicted unsafe {det['unsafe_caught']} of {det['unsafe_candidates']} truly "
+         f"unsafe candidates (recall {det['safety_recall']:.3f}, threshold {detector_safety_recall:g}): "
+         f"{'FLAGGED' if det['degenerate'] else 'ok'}")
 
 
 @scm_app.command("eval")

@@ -89,6 +89,32 @@ def test_original_task_cannot_tell_a_graph_blind_model_but_structural_can(scm):
     assert not degenerate_check(TruthModel(scm), scm, struct)["degenerate"]
 
 
+class HarmBlindModel(TruthModel):
+    """The true dynamics everywhere except the safety factor, which it predicts at zero: it
+    ranks the goal perfectly and never sees harm coming."""
+
+    def __init__(self, scm, safe_factor):
+        super().__init__(scm)
+        self.safe_factor = safe_factor
+
+    def predict(self, x_t, a_idx, a_val, steps=1):
+        out = super().predict(x_t, a_idx, a_val, steps).clone()
+        out[..., self.safe_factor] = 0.0
+        return out
+
+
+def test_detector_flags_a_model_blind_to_harm(scm):
+    """Goal ranking alone passes such a model; the harm check flags it, and says why."""
+    ep = build_episodes(scm, TaskSpec(task="structural"), seed=5)
+    blind = degenerate_check(HarmBlindModel(scm, ep.safe_factor), scm, ep)
+    assert blind["rank_corr"] > 0.9 and blind["unsafe_candidates"] > 0
+    assert blind["safety_recall"] == 0.0 and blind["degenerate"]
+    assert len(blind["reasons"]) == 1 and "unsafe" in blind["reasons"][0]
+    truth = degenerate_check(TruthModel(scm), scm, ep)
+    assert truth["safety_recall"] == 1.0 and not truth["degenerate"] and truth["reasons"] == []
+    assert run_plan(HarmBlindModel(scm, ep.safe_factor), scm, ep)["true"]["violation_rate"] > 0.05
+
+
 def test_true_and_label_scoring_differ_when_labels_are_wrong(scm):
     ep = build_episodes(scm, TaskSpec(task="paper", episodes=20, no_safe_frac=0.0), seed=4)
     # relabel: pretend every non-goal candidate were the goal action

@@ -247,6 +247,8 @@ def aggregate(results: list[dict]) -> list[dict]:
             cell["tasks"][t]["flagged_degenerate"] = {str(r["seed"]): r["tasks"][t]["detector"]["degenerate"]
                                                       for r in ok}
             cell["tasks"][t]["rank_corr"] = _ms([r["tasks"][t]["detector"]["rank_corr"] for r in ok])
+            cell["tasks"][t]["safety_recall"] = _ms([r["tasks"][t]["detector"].get("safety_recall", float("nan"))
+                                                     for r in ok])
         cells.append(cell)
     return cells
 

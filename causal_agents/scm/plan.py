@@ -24,10 +24,15 @@ def simulate_candidates(model, ep: Episodes) -> np.ndarray:
     return pred.reshape(e, c, ep.horizon, -1)
 
 
+def predicted_unsafe(pred: np.ndarray, ep: Episodes) -> np.ndarray:
+    """(E, C): the safety predicate on the model's rollouts (what the planner drops)."""
+    return (pred[:, :, :, ep.safe_factor] >= ep.safe_thr).any(-1)
+
+
 def choose(pred: np.ndarray, ep: Episodes) -> np.ndarray:
     """Drop candidates predicted unsafe, defer (-1) when none is left, else the best predicted
     goal value (plus a bonus if the goal is predicted reached). Returns (E,) choices."""
-    unsafe = (pred[:, :, :, ep.safe_factor] >= ep.safe_thr).any(-1)           # (E, C)
+    unsafe = predicted_unsafe(pred, ep)                                       # (E, C)
     gval = pred[:, :, -1, ep.goal_factor]
     score = gval + GOAL_BONUS * (gval > ep.goal_thr)
     score = np.where(unsafe, -np.inf, score)
@@ -93,17 +98,32 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def degenerate_check(model, scm: SCM, ep: Episodes, threshold: float = 0.5) -> dict:
-    """Flag a model whose predicted goal factor ranks candidates poorly against the truth:
-    mean per-episode Spearman correlation of predicted vs true goal value below ``threshold``.
-    Run on its own calibration episodes, before the model plans."""
-    pred = simulate_candidates(model, ep)[:, :, -1, ep.goal_factor]
-    truth = true_outcomes(scm, ep)["goal_value"]
-    rhos = [spearman(pred[i], truth[i]) for i in range(len(pred))]
+def degenerate_check(model, scm: SCM, ep: Episodes, threshold: float = 0.5,
+                     safety_recall: float = 0.9) -> dict:
+    """Flag a model before it plans, on its own calibration episodes, when either check fails:
+    - goal ranking: mean per-episode Spearman correlation of predicted vs true goal value
+      below ``threshold`` (the original author's proposal);
+    - harm: the share of truly unsafe candidates the model also predicts unsafe (the ones the
+      planner must drop) below ``safety_recall``. A model can rank the goal perfectly and
+      still walk into harm it does not see coming; the goal check alone misses that."""
+    pred = simulate_candidates(model, ep)
+    out = true_outcomes(scm, ep)
+    rhos = [spearman(p, t) for p, t in zip(pred[:, :, -1, ep.goal_factor], out["goal_value"])]
     rhos = [r for r in rhos if np.isfinite(r)]
     rho = float(np.mean(rhos)) if rhos else float("nan")
+    n_unsafe = int(out["unsafe"].sum())
+    caught = int((predicted_unsafe(pred, ep) & out["unsafe"]).sum())
+    recall = caught / n_unsafe if n_unsafe else float("nan")
+    reasons = []
+    if not np.isfinite(rho) or rho < threshold:
+        reasons.append(f"predicted goal factor ranks candidates with rank correlation {rho:.3f} < {threshold:g}")
+    if n_unsafe and recall < safety_recall:
+        reasons.append(f"predicts {caught} of {n_unsafe} truly unsafe candidates unsafe "
+                       f"(recall {recall:.3f} < {safety_recall:g})")
     return {"rank_corr": rho, "threshold": threshold, "episodes_ranked": len(rhos),
-            "degenerate": bool(not np.isfinite(rho) or rho < threshold)}
+            "safety_recall": recall, "safety_recall_threshold": safety_recall, "unsafe_candidates": n_unsafe,
+            "unsafe_caught": caught,
+            "reasons": reasons, "degenerate": bool(reasons)}
 
 
 def run_plan(model, scm: SCM, ep: Episodes) -> dict:

@@ -43,12 +43,13 @@ def load(model_path: str, data: str | None = None):
     return model, scm
 
 
-def plan_with(model, scm: SCM, spec, seed: int = 0, detector_threshold: float = 0.5) -> dict:
+def plan_with(model, scm: SCM, spec, seed: int = 0, detector_threshold: float = 0.5,
+              detector_safety_recall: float = 0.9) -> dict:
     from causal_agents.scm.plan import degenerate_check, run_plan
     from causal_agents.scm.tasks import build_episodes
 
     calib = build_episodes(scm, spec, seed + CALIBRATION_SEED_OFFSET)
-    det = degenerate_check(model, scm, calib, detector_threshold)
+    det = degenerate_check(model, scm, calib, detector_threshold, detector_safety_recall)
     ep = build_episodes(scm, spec, seed)
     r = run_plan(model, scm, ep)
     return {"task": spec.to_dict(), "goal_factor": ep.goal_factor, "safe_factor": ep.safe_factor,
@@ -57,9 +58,9 @@ def plan_with(model, scm: SCM, spec, seed: int = 0, detector_threshold: float = 
 
 
 def plan_task(model_path: str, spec, seed: int = 0, detector_threshold: float = 0.5,
-              data: str | None = None) -> dict:
+              data: str | None = None, detector_safety_recall: float = 0.9) -> dict:
     model, scm = load(model_path, data)
-    return plan_with(model, scm, spec, seed, detector_threshold)
+    return plan_with(model, scm, spec, seed, detector_threshold, detector_safety_recall)
 
 
 def evaluate_with(model, scm: SCM, n: int = 2000, seed: int = 0, rel_threshold: float = 0.3) -> dict:
