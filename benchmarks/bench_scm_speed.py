@@ -1,7 +1,8 @@
-"""AC-LSCM speed: the batched transition (all K factors in one matmul) against a Python loop over
-K per-factor MLPs (the original's structure), side by side in one process, at K = 10, 20, 50;
-then one full training run of the original configuration (ER K=10, 10,000 samples, batch 64,
-up to 200 epochs, early stopping).
+"""AC-LSCM speed: the batched transition (all K factors in one matmul), through autograd and
+with the hand-written backward training uses (scm/fused.py), against a Python loop over K
+per-factor MLPs (the original's structure), side by side in one process, at K = 10, 20, 50;
+one training epoch of each; then full training runs of the original configuration (ER K=10,
+10,000 samples, batch 64, up to 200 epochs, early stopping).
 
     python benchmarks/bench_scm_speed.py [--skip-full] [--reps 50] [--runs 1]
 
