@@ -9,9 +9,10 @@
   score = mean per-token log-prob of a completion; Δ = score(true) − score(false). Δ < 0 means
   the model prefers the lie.
 
-Scoring is batched and computes each distinct token once: a row per prompt with its
-completions as a token tree under tree attention, many prompts per pass, and the prefix they
-all share run once, its key/value cache repeated (benchmarks/bench_probe.py measures the gain).
+Scoring is batched and computes each distinct token once: each prompt's completions form a
+token tree under tree attention, the trees of many prompts are packed into the rows of one
+pass, and the prefix all prompts share runs once, its key/value cache repeated
+(benchmarks/bench_probe.py measures the gain).
 """
 
 from __future__ import annotations

@@ -191,8 +191,8 @@ class ACLSCM(WorldModel):
 
     def loss_and_backward(self, b: dict, epoch: int) -> tuple[torch.Tensor, dict]:
         """One training step's loss, gradients accumulated into ``.grad``. In training mode this
-        is the fused step (same value and gradients as ``loss``, hand-written backward: a third
-        fewer ops, no graph; scm/fused.py); ``self.fused = False`` runs autograd on ``loss`` instead."""
+        is the fused step (same value and gradients as ``loss``, hand-written backward: no
+        graph, ~0.6x the time; scm/fused.py); ``self.fused = False`` runs autograd on ``loss``."""
         if self.training and self.fused:
             from causal_agents.scm.fused import fused_loss_and_backward
 
