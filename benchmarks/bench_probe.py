@@ -16,7 +16,7 @@ import time
 
 
 def measure(model, tok, pairs, repeats: int, batch_size: int) -> dict:
-    from causal_agents.probes import score_completions, score_one
+    from causal_agents.truth.probes import score_completions, score_one
 
     times = {"single": [], "batched": []}
     for _ in range(repeats):  # interleaved, so load changes hit both alike
@@ -43,9 +43,9 @@ def main() -> None:
 
     import torch
 
-    from causal_agents.dialogues import CONTEXT, generate, load_facts
-    from causal_agents.probes import ProbeOptions, load_for_probe, margin_prompt
-    from causal_agents.reproduce import PACKAGED_FACTS
+    from causal_agents.truth.dialogues import CONTEXT, generate, load_facts
+    from causal_agents.truth.probes import ProbeOptions, load_for_probe, margin_prompt
+    from causal_agents.truth.reproduce import PACKAGED_FACTS
 
     facts = load_facts(args.facts or PACKAGED_FACTS)
     pairs = [(margin_prompt(CONTEXT, f), [f.true, f.false]) for f in facts]
@@ -54,9 +54,9 @@ def main() -> None:
     if args.model:
         configs.append((args.model, *load_for_probe(args.model)))
     else:
-        from causal_agents.tiny_model import tiny_model
-        from causal_agents.tiny_tokenizer import fit_word_tokenizer
-        from causal_agents.tokenizer import load_tokenizer
+        from causal_agents.lm.tiny_model import tiny_model
+        from causal_agents.transcripts.word_tokenizer import fit_word_tokenizer
+        from causal_agents.transcripts.tokenizer import load_tokenizer
 
         word = fit_word_tokenizer([r["text"] for r in generate(facts, n=480, p_lie=0.6, p_tail=0.5, seed=0)])
         byte = load_tokenizer(None)

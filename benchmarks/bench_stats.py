@@ -27,11 +27,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
-    from causal_agents.accounting import StatsOptions, compute_stats
-    from causal_agents.provenance import TagOptions
-    from causal_agents.render import render_plain
-    from causal_agents.tagging import iter_tagged
-    from causal_agents.tokenizer import load_tokenizer
+    from causal_agents.transcripts.accounting import StatsOptions, compute_stats
+    from causal_agents.transcripts.provenance import TagOptions
+    from causal_agents.transcripts.render import render_plain
+    from causal_agents.transcripts.tagging import iter_tagged
+    from causal_agents.transcripts.tokenizer import load_tokenizer
 
     src = f"/tmp/bench_stats_{args.size_mb}.jsonl"
     if not os.path.exists(src):

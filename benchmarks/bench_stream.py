@@ -38,10 +38,10 @@ def main() -> None:
 
     import torch
 
-    from causal_agents.render_stream import prompt
-    from causal_agents.stem import generate
-    from causal_agents.stream_sample import load_policy, sample
-    from causal_agents.verifier import verify_problem
+    from causal_agents.transcripts.render_stream import prompt
+    from causal_agents.stem.problems import generate
+    from causal_agents.stem.sample import load_policy, sample
+    from causal_agents.stem.verifier import verify_problem
 
     problems = generate(args.seed, {"sft": 0, "agent": args.prompts, "test": 0})["agent"]
     prompts = [prompt(p["question"]) for p in problems]

@@ -24,12 +24,12 @@ def main() -> None:
     import torch
     import torch.nn.functional as F
 
-    from causal_agents.dialogues import generate, load_facts
-    from causal_agents.provenance import TagOptions, tag_record
-    from causal_agents.reproduce import PACKAGED_FACTS
-    from causal_agents.train_config import TrainConfig
-    from causal_agents.train_data import collate, plan_steps
-    from causal_agents.trainer import build_model, lr_lambda, prepare, train
+    from causal_agents.truth.dialogues import generate, load_facts
+    from causal_agents.transcripts.provenance import TagOptions, tag_record
+    from causal_agents.truth.reproduce import PACKAGED_FACTS
+    from causal_agents.training.config import TrainConfig
+    from causal_agents.training.data import collate, plan_steps
+    from causal_agents.training.loop import build_model, lr_lambda, prepare, train
 
     torch.set_num_threads(args.threads)
     rows = generate(load_facts(PACKAGED_FACTS), n=480, seed=0)

@@ -30,7 +30,7 @@ def bayes(
 
     Example: cag bayes --sequence 'do(?) B B do(A) A' --json
     """
-    from causal_agents.bayes import (PAPER_KERNELS, PAPER_PRIORS, PAPER_SEQUENCE, Model, parse_assignments,
+    from causal_agents.truth.bayes import (PAPER_KERNELS, PAPER_PRIORS, PAPER_SEQUENCE, Model, parse_assignments,
                                      parse_kernels, parse_sequence, run)
 
     priors = parse_assignments(prior, "--prior") if prior else dict(PAPER_PRIORS)

@@ -31,7 +31,7 @@ def dialogues(
 
     Example: cag data dialogues --facts sample_data/facts-33.json -n 480 --p-lie 0.6 --p-tail 0.5 --seed 0 -o truth.jsonl
     """
-    from causal_agents.dialogues import generate, load_facts, summary
+    from causal_agents.truth.dialogues import generate, load_facts, summary
     from causal_agents.formats.io import RecordWriter
 
     if json and output is None:

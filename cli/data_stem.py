@@ -25,7 +25,7 @@ def stem(
 
     Example: cag data stem --out data/stem --seed 0 -n test=100
     """
-    from causal_agents.stem import parse_counts, write_splits
+    from causal_agents.stem.problems import parse_counts, write_splits
 
     manifest = write_splits(out, seed=seed, counts=parse_counts(n), ext=ext)
     if json_:
@@ -47,7 +47,7 @@ def stem_grade(
     Example: cag data stem-grade data/stem/test.jsonl outputs.jsonl --protocol single
     """
     from causal_agents.errors import InputError
-    from causal_agents.stem_eval import PROTOCOLS, grade_files
+    from causal_agents.stem.evaluate import PROTOCOLS, grade_files
 
     if protocol not in PROTOCOLS:
         raise InputError(f"--protocol expects one of {', '.join(PROTOCOLS)}, got {protocol!r}")

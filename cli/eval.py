@@ -53,7 +53,7 @@ def stem(
 
     Example: cag eval stem data/stem/test.jsonl -m sft=runs/stream/sft -m do=runs/stream/do_stream --base sft
     """
-    from causal_agents.stem_eval import evaluate_models, slim
+    from causal_agents.stem.evaluate import evaluate_models, slim
 
     specs = parse_model_specs(model)
     result = evaluate_models(test, specs, base=base, gated=gated or None, max_new_tokens=max_new_tokens,

@@ -37,6 +37,6 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on std
 
 
 def tag_options(selves, role_map, text_roles, fmt):
-    from causal_agents.provenance import TagOptions
+    from causal_agents.transcripts.provenance import TagOptions
 
     return TagOptions.build(selves=selves or (), role_map=role_map or (), text_roles=text_roles or (), format=fmt)

@@ -11,7 +11,7 @@ from causal_agents.cli.output import console, emit_json
 
 
 def parse_probes(text: str) -> tuple[str, ...]:
-    from causal_agents.probes import PROBES
+    from causal_agents.truth.probes import PROBES
 
     if text == "all":
         return PROBES
@@ -48,8 +48,8 @@ def probe(
 
     Example: cag probe --facts sample_data/facts-33.json --model runs/truth/obs --model runs/truth/do --plot margins.png
     """
-    from causal_agents.dialogues import CONTEXT, load_facts
-    from causal_agents.probes import ProbeOptions, plot_margins, probe_models
+    from causal_agents.truth.dialogues import CONTEXT, load_facts
+    from causal_agents.truth.probes import ProbeOptions, plot_margins, probe_models
 
     which = parse_probes(probes)
     if plot and "margin" not in which:

@@ -44,7 +44,7 @@ def truth(
 
     Example: cag reproduce truth --seed 0 --json
     """
-    from causal_agents.reproduce import reproduce_truth
+    from causal_agents.truth.reproduce import reproduce_truth
 
     overrides = {k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)) if v is not None}
     if lora:

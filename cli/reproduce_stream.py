@@ -47,9 +47,9 @@ def stream(
     """
     from dataclasses import replace
 
-    from causal_agents.stream_reproduce import METHODS, StreamExperiment
-    from causal_agents.stream_reproduce import quick as quick_size
-    from causal_agents.stream_reproduce import run
+    from causal_agents.stem.reproduce import METHODS, StreamExperiment
+    from causal_agents.stem.reproduce import quick as quick_size
+    from causal_agents.stem.reproduce import run
 
     exp = StreamExperiment(model=model, seed=seed, lora=lora, verdicts=verdicts, device=device)
     if quick:

@@ -27,8 +27,8 @@ def stats(inputs: o.Inputs, tokenizer: o.Tokenizer = None, renderer: o.Renderer 
 
     Example: cag tag logs.jsonl | cag stats - --json
     """
-    from causal_agents.accounting import GROUPS, StatsOptions, compute_stats, summary_line
-    from causal_agents.tagging import iter_tagged
+    from causal_agents.transcripts.accounting import GROUPS, StatsOptions, compute_stats, summary_line
+    from causal_agents.transcripts.tagging import iter_tagged
 
     if by not in GROUPS:
         raise typer.BadParameter(f"expected one of {', '.join(GROUPS)}", param_hint="--by")

@@ -34,7 +34,7 @@ def stream(
 
     Example: cag stream data/stem/agent.jsonl --model runs/stream/sft -o stream.jsonl --n-wrong 400
     """
-    from causal_agents.stream_collect import CollectOptions, collect_to_file
+    from causal_agents.stem.collect import CollectOptions, collect_to_file
 
     opts = CollectOptions(n_wrong=n_wrong, budget=budget, batch_size=batch_size, max_new_tokens=max_new_tokens,
                           temperature=temperature, top_p=top_p, seed=seed, verdicts=verdicts)

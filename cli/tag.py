@@ -27,7 +27,7 @@ def tag(inputs: o.Inputs, output: o.Output = None, format: o.Format = None, self
 
     Example: cag tag logs.jsonl --self my-agent -o tagged.parquet
     """
-    from causal_agents.tagging import tag_to_file
+    from causal_agents.transcripts.tagging import tag_to_file
 
     opts = o.tag_options(self_, role_map, text_role, format)
     if on_error == "skip" and rejects is None:

@@ -76,9 +76,9 @@ def train(
 
     Example: cag train truth.jsonl --mask both --out runs/truth
     """
-    from causal_agents.tagging import iter_tagged
-    from causal_agents.train_config import TrainConfig
-    from causal_agents.trainer import prepare, train as run_train
+    from causal_agents.transcripts.tagging import iter_tagged
+    from causal_agents.training.config import TrainConfig
+    from causal_agents.training.loop import prepare, train as run_train
 
     cfg = TrainConfig(modes=parse_modes(mask), model=model, tokenizer=tokenizer, renderer=renderer, recipe=recipe,
                       lr=lr, weight_decay=weight_decay, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum,

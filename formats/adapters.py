@@ -2,7 +2,7 @@
 
 A message here is ``{"role", "author", "text", "weight", "provenance", "name",
 "tool_call_id", "field"}``; ``field`` is the path used in error messages
-(``messages[3].role``). Gating (who wrote it) happens later, in causal_agents.provenance.
+(``messages[3].role``). Gating (who wrote it) happens later, in causal_agents.transcripts.provenance.
 
 Formats, detected per record by their key field (``--format`` forces one):
 - ``openai``: ``messages`` of ``{role, content, name, tool_calls, tool_call_id, weight}``

@@ -1,5 +1,5 @@
 """Rebuild sample_data/stem_stream.jsonl: verifier-stream records made by
-causal_agents.stem_stream from real generated problems (agent split, seed 0) and
+causal_agents.stem.stream_records from real generated problems (agent split, seed 0) and
 hand-written, plausible attempts (one record per skill; the typical slips a small model
 makes: sign errors, a dropped 1/2, unconverted prefixes, wrong units, no final answer).
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 
 from causal_agents.formats.io import RecordWriter
-from causal_agents.stem import draw_split
-from causal_agents.stem_stream import build_stream_record
+from causal_agents.stem.problems import draw_split
+from causal_agents.stem.stream_records import build_stream_record
 
 SEED = 0
 # problem id -> the attempts, in order

@@ -33,7 +33,7 @@ def save_micro_model(d, seed: int = 0) -> str:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from causal_agents.tokenizer import load_tokenizer
+    from causal_agents.transcripts.tokenizer import load_tokenizer
 
     tok = load_tokenizer(None)
     torch.manual_seed(seed)

@@ -27,6 +27,6 @@ def cag(capsysbinary):
 
 @pytest.fixture(scope="session")
 def byte_tok():
-    from causal_agents.tokenizer import load_tokenizer
+    from causal_agents.transcripts.tokenizer import load_tokenizer
 
     return load_tokenizer()

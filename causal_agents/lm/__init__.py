@@ -1,0 +1,1 @@
+"""The language model: loading and the embedded tiny model."""

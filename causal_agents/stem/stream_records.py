@@ -1,0 +1,65 @@
+"""Build verifier-stream records (seed paper 002, eq. 3: x -> ŷ -> v -> y*) from a problem
+and the attempts some policy wrote. Pure: no model, no I/O.
+
+Record (the ``stream`` format that ``cag tag`` reads)::
+
+    {"id", "question",
+     "attempts": [{"text": ŷ, "verdict": v, "correction": y*?}, ...],
+     "skill", "domain", "answer", "unit", "tol_abs", "tol_rel", "problem_id", "passed"}
+
+Gates as ``cag tag`` assigns them by role: question -> context, attempt -> agent,
+verdict -> world (verifier), correction -> world (oracle). ``passed`` lists each attempt's
+verdict as a bool (meta, not rendered).
+
+Attempts are graded in order. With ``oracle="last"`` (default) the oracle's correction (the
+problem's worked solution) follows the last attempt only, and only if it failed: earlier
+wrong attempts get just the verdict (the agent retried after reading it). With
+``oracle="every"`` each wrong attempt is followed by the correction. Attempts after one
+that passed are an error: the stream for a problem ends when the agent is right.
+``verdicts=False`` leaves the verdict text out of the record, so the only world tokens are
+the corrections (the paper's token accounting: a second ``Proposed solution:`` is then the
+only sign the first attempt failed).
+"""
+
+from __future__ import annotations
+
+from causal_agents.stem.verifier import verify_problem
+
+ORACLE_MODES = ("last", "every")
+META_FIELDS = ("skill", "domain", "answer", "unit", "tol_abs", "tol_rel")
+
+
+def build_stream_record(problem: dict, attempts: list[str], *, oracle: str = "last", verdicts: bool = True,
+                        record_id: str | None = None) -> dict:
+    if oracle not in ORACLE_MODES:
+        raise ValueError(f"oracle must be one of {ORACLE_MODES}, got {oracle!r}")
+    if not attempts:
+        raise ValueError("a stream record needs at least one attempt")
+    out_attempts = []
+    passed = []
+    for i, text in enumerate(attempts):
+        if passed and passed[-1]:
+            raise ValueError(f"attempt {i} follows an attempt that already passed")
+        if not isinstance(text, str):
+            raise ValueError(f"attempt {i} must be a string, got {type(text).__name__}")
+        v = verify_problem(problem, text)
+        entry = {"text": text}
+        if verdicts:
+            entry["verdict"] = v.text
+        last = i == len(attempts) - 1
+        if not v.passed and (oracle == "every" or last):
+            entry["correction"] = problem["solution"]
+        out_attempts.append(entry)
+        passed.append(v.passed)
+    pid = problem.get("id")
+    rec = {"id": record_id or (f"{pid}:stream" if pid else None), "question": problem["question"],
+           "attempts": out_attempts}
+    if rec["id"] is None:
+        del rec["id"]
+    for k in META_FIELDS:
+        if k in problem:
+            rec[k] = problem[k]
+    if pid:
+        rec["problem_id"] = pid
+    rec["passed"] = passed
+    return rec

@@ -1,0 +1,1 @@
+"""Training: config, examples and step plans, the loop, run directories."""

@@ -1,0 +1,138 @@
+"""Training examples and the batch plan.
+
+Labels come only from the label builder (causal_agents.transcripts.labels), the same code `cag stats`
+counts with. The plan (which examples form each optimizer step, in which order) depends
+only on the data lengths and the seed, never on the mask, so an obs run and a do run built
+from one plan see identical batches in identical order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from causal_agents.errors import CagError, InputError
+from causal_agents.transcripts.labels import IGNORE_INDEX, MODES
+
+WEIGHTINGS = ("token", "sequence", "message")
+# Examples are grouped by length inside windows of this many batches, so right-padding wastes
+# little compute while the order stays shuffled (see plan_steps).
+LENGTH_GROUP_WINDOW = 16
+
+
+@dataclass
+class Example:
+    input_ids: np.ndarray           # (T,) int64
+    labels: dict                    # mode -> (T,) int64, IGNORE_INDEX where not supervised
+    weights: dict                   # mode -> (T,) float32 loss weight per label position
+    record_id: str | None
+
+
+def token_weights(enc, mode: str, weighting: str) -> np.ndarray:
+    """Per-token loss weight for one example; zero where the label is ignored.
+
+    token: every supervised token counts once (the loss is the mean over the step's tokens).
+    sequence: each sequence's tokens share weight 1, so a long transcript counts as much as
+    a short one. message: each supervised message (a turn: role prefix plus content) shares
+    weight 1, so a five-token verdict is not swamped by a 2,000-token tool output.
+    """
+    sup = enc.supervised(mode)
+    w = sup.astype(np.float32)
+    if weighting == "token" or not sup.any():
+        return w
+    if weighting == "sequence":
+        return w / sup.sum()
+    if weighting == "message":
+        seg = enc.segment
+        counts = np.bincount(seg[sup], minlength=int(seg.max()) + 1).astype(np.float32)
+        return np.where(sup, 1.0 / np.maximum(counts[seg], 1.0), 0.0).astype(np.float32)
+    raise CagError(f"unknown --loss-weighting {weighting!r} (expected {', '.join(WEIGHTINGS)})")
+
+
+def build_examples(encs: list, modes: tuple[str, ...], weighting: str = "token",
+                   max_length: int | None = None) -> tuple[list[Example], dict]:
+    """Examples for the given modes, and the supervised tokens that truncation lost per mode."""
+    lost = {m: 0 for m in MODES}
+    out = []
+    for enc in encs:
+        if max_length is not None:
+            enc, l = enc.truncate(max_length)
+            for m in MODES:
+                lost[m] += l[m]
+        out.append(Example(enc.input_ids, {m: enc.labels(m) for m in modes},
+                           {m: token_weights(enc, m, weighting) for m in modes}, enc.record_id))
+    return out, lost
+
+
+def supervised_counts(examples: list[Example], modes) -> dict:
+    """Supervised label positions per mode (each position predicts the next token: the HF
+    convention shifts labels inside the loss, so the first label of a sequence is never used;
+    the label builder never supervises it, position 0 is always context or a role prefix)."""
+    return {m: int(sum((ex.labels[m] != IGNORE_INDEX).sum() for ex in examples)) for m in modes}
+
+
+def check_supervised(counts: dict, source: str) -> None:
+    for m, n in counts.items():
+        if n == 0:
+            raise InputError(f"no supervised tokens under --mask {m}: nothing to train on "
+                             "(check the roles with `cag stats`; agent-only data supervises nothing under do)",
+                             file=source)
+
+
+def plan_steps(lengths: list[int], batch_size: int, accum: int, world: int, epochs: int, seed: int,
+               group_by_length: bool = True) -> list[list[list[int]]]:
+    """The whole run as steps -> micro-batches -> example indices, deterministic in ``seed``.
+
+    Each epoch shuffles the examples; with ``group_by_length`` each window of
+    LENGTH_GROUP_WINDOW global batches is sorted by length before it is cut into batches,
+    and the batches are shuffled again, so padding is small and the order still random.
+    A step holds ``accum * world`` micro-batches; under DDP rank r takes micro-batches
+    r, r + world, ... so one process with accum=k*world replays the same steps.
+    """
+    if batch_size < 1 or accum < 1 or epochs < 1:
+        raise CagError("batch size, gradient accumulation and epochs must be at least 1")
+    rng = np.random.default_rng(seed)
+    per_step = accum * world
+    lengths = np.asarray(lengths)
+    steps = []
+    for _ in range(epochs):
+        order = rng.permutation(len(lengths))
+        if group_by_length:
+            win = batch_size * per_step * LENGTH_GROUP_WINDOW
+            chunks = []
+            for s in range(0, len(order), win):
+                w = order[s:s + win]
+                w = w[np.argsort(-lengths[w], kind="stable")]
+                chunks.extend(w[i:i + batch_size * per_step] for i in range(0, len(w), batch_size * per_step))
+            perm = rng.permutation(len(chunks))
+            groups = [chunks[i] for i in perm]
+        else:
+            groups = [order[i:i + batch_size * per_step] for i in range(0, len(order), batch_size * per_step)]
+        for g in groups:
+            mbs = [g[i:i + batch_size].tolist() for i in range(0, len(g), batch_size)]
+            steps.append(mbs)
+    return steps
+
+
+def collate(examples: list[Example], idx: list[int], mode: str, pad_id: int):
+    """Right-padded tensors. Right padding needs no attention mask under causal attention:
+    real tokens never attend to the pads after them, and pads carry no label.
+
+    Returns input_ids (B, T), targets (B, T-1) and weights (B, T-1), already shifted so
+    position t predicts token t+1.
+    """
+    import torch
+
+    T = max(len(examples[i].input_ids) for i in idx)
+    B = len(idx)
+    ids = np.full((B, T), pad_id, dtype=np.int64)
+    tgt = np.full((B, T), IGNORE_INDEX, dtype=np.int64)
+    wts = np.zeros((B, T), dtype=np.float32)
+    for r, i in enumerate(idx):
+        ex = examples[i]
+        n = len(ex.input_ids)
+        ids[r, :n] = ex.input_ids
+        tgt[r, :n] = ex.labels[mode]
+        wts[r, :n] = ex.weights[mode]
+    return torch.from_numpy(ids), torch.from_numpy(tgt[:, 1:].copy()), torch.from_numpy(wts[:, 1:].copy())

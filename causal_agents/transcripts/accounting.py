@@ -1,0 +1,159 @@
+"""Token accounting: what each mask mode supervises, per class, gate, role and file.
+
+Records stream through the label builder in chunks; each chunk's per-segment counts become
+an Arrow table that DuckDB aggregates into running totals, so memory stays flat however
+large the input (a glob of Parquet files larger than memory works).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from causal_agents.transcripts.labels import CLASS_NAMES, MODES, SUPERVISED_BY, encode_batch, evidence
+
+CHUNK_RECORDS = 512
+GROUPS = ("file", "role", "gate")
+
+
+@dataclass
+class StatsOptions:
+    tokenizer: str | None = None
+    renderer: str = "plain"
+    max_length: int | None = None  # report what truncation to this length would lose
+
+
+@dataclass
+class Totals:
+    transcripts: int = 0
+    empty_do: list = field(default_factory=list)  # ids of records whose do-mask has no world token
+
+
+def _chunks(records: Iterable[dict], n: int) -> Iterator[list[dict]]:
+    buf = []
+    for r in records:
+        buf.append(r)
+        if len(buf) == n:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def chunk_tables(records: list[dict], encs: list, opts: StatsOptions, totals: Totals):
+    """Per-segment and per-record Arrow tables for one chunk, computed on the concatenated
+    token arrays of the chunk (one numpy pass, not one per transcript)."""
+    import pyarrow as pa
+
+    lengths = np.fromiter((len(e) for e in encs), dtype=np.int64, count=len(encs))
+    nsegs = np.fromiter((len(r["segments"]) for r in records), dtype=np.int64, count=len(records))
+    seg_offsets = np.cumsum(nsegs) - nsegs
+    nseg = int(nsegs.sum())
+    cls = np.concatenate([e.classes for e in encs])
+    tr = np.concatenate([e.trainable for e in encs])
+    gseg = np.concatenate([e.segment for e in encs]).astype(np.int64) + np.repeat(seg_offsets, lengths)
+    obs = SUPERVISED_BY["obs"][cls] & tr
+    do = SUPERVISED_BY["do"][cls] & tr
+    files = [r["source"]["file"] if isinstance(r.get("source"), dict) else "" for r in records]
+    seg_cols = {
+        "file": np.repeat(np.asarray(files, dtype=object), nsegs),
+        "role": [s["role"] for r in records for s in r["segments"]],
+        "gate": [s["gate"] for r in records for s in r["segments"]],
+        "tokens": np.bincount(gseg, minlength=nseg),
+        "obs": np.bincount(gseg, weights=obs, minlength=nseg).astype(np.int64),
+        "do": np.bincount(gseg, weights=do, minlength=nseg).astype(np.int64),
+    }
+    for c, name in enumerate(CLASS_NAMES):
+        seg_cols[name] = np.bincount(gseg, weights=cls == c, minlength=nseg).astype(np.int64)
+    # A record whose do-mask supervises no world token has no evidence to learn from.
+    rec_of_token = np.repeat(np.arange(len(records)), lengths)
+    has = np.bincount(rec_of_token, weights=evidence(cls, tr), minlength=len(records)) > 0
+    for i in np.nonzero(~has)[0][: max(0, 20 - len(totals.empty_do))]:
+        totals.empty_do.append(records[i].get("id"))
+    lost = {"obs": np.zeros(len(records), np.int64), "do": np.zeros(len(records), np.int64)}
+    if opts.max_length:
+        for i, e in enumerate(encs):
+            for m, v in e.truncate(opts.max_length)[1].items():
+                lost[m][i] = v
+    rec_cols = {"file": files, "empty_do": (~has).astype(np.int64), "lost_obs": lost["obs"],
+                "lost_do": lost["do"], "straddling": [e.straddling for e in encs]}
+    return pa.table(seg_cols), pa.table(rec_cols)
+
+
+def compute_stats(records: Iterable[dict], opts: StatsOptions, tokenizer=None, progress=None) -> dict:
+    import duckdb
+
+    from causal_agents.transcripts.tokenizer import load_tokenizer
+
+    tok = tokenizer or load_tokenizer(opts.tokenizer)
+    con = duckdb.connect()
+    con.execute("SET threads TO 1")  # tiny aggregates; threads only add overhead here
+    sums = ", ".join(f'SUM("{c}")::BIGINT AS "{c}"' for c in ("tokens", "obs", "do", *CLASS_NAMES))
+    con.execute("CREATE TABLE agg (file VARCHAR, role VARCHAR, gate VARCHAR, segments BIGINT, tokens BIGINT, "
+                'obs BIGINT, "do" BIGINT, ' + ", ".join(f"{c} BIGINT" for c in CLASS_NAMES) + ")")
+    con.execute("CREATE TABLE recs (file VARCHAR, transcripts BIGINT, empty_do BIGINT, lost_obs BIGINT, "
+                "lost_do BIGINT, straddling BIGINT)")
+    totals = Totals()
+    for chunk in _chunks(records, CHUNK_RECORDS):
+        encs = encode_batch(chunk, tok, opts.renderer)
+        seg, rec_rows = chunk_tables(chunk, encs, opts, totals)  # noqa: F841 - read by DuckDB by name
+        con.execute(f"INSERT INTO agg SELECT file, role, gate, COUNT(*), {sums} FROM seg GROUP BY ALL")
+        con.execute("INSERT INTO recs SELECT file, COUNT(*), SUM(empty_do), SUM(lost_obs), SUM(lost_do), "
+                    "SUM(straddling) FROM rec_rows GROUP BY ALL")
+        totals.transcripts += len(chunk)
+        if progress is not None:
+            progress(len(chunk))
+    return _report(con, totals, tok, opts)
+
+
+def _rows(con, sql: str) -> list[dict]:
+    cur = con.execute(sql)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def _grouped(con, key: str) -> dict:
+    rows = _rows(con, f"SELECT {key} AS k, SUM(segments)::BIGINT AS segments, SUM(tokens)::BIGINT AS tokens, "
+                      'SUM(obs)::BIGINT AS obs, SUM("do")::BIGINT AS "do", '
+                      + ", ".join(f"SUM({c})::BIGINT AS {c}" for c in CLASS_NAMES)
+                      + f" FROM agg GROUP BY {key} ORDER BY tokens DESC, k")
+    return {r.pop("k"): r for r in rows}
+
+
+def _report(con, totals: Totals, tok, opts: StatsOptions) -> dict:
+    tot = _rows(con, "SELECT COALESCE(SUM(tokens), 0)::BIGINT AS tokens, COALESCE(SUM(obs), 0)::BIGINT AS obs, "
+                     'COALESCE(SUM("do"), 0)::BIGINT AS "do", '
+                     + ", ".join(f"COALESCE(SUM({c}), 0)::BIGINT AS {c}" for c in CLASS_NAMES) + " FROM agg")[0]
+    rec = _rows(con, "SELECT COALESCE(SUM(empty_do), 0)::BIGINT AS empty_do, COALESCE(SUM(lost_obs), 0)::BIGINT "
+                     "AS lost_obs, COALESCE(SUM(lost_do), 0)::BIGINT AS lost_do, COALESCE(SUM(straddling), 0)::BIGINT "
+                     "AS straddling FROM recs")[0]
+    by_file = _grouped(con, "file")
+    for f, n in con.execute("SELECT file, SUM(transcripts)::BIGINT FROM recs GROUP BY file").fetchall():
+        by_file[f]["transcripts"] = n
+    report = {
+        "transcripts": totals.transcripts,
+        "tokens": tot["tokens"],
+        "supervised": {m: tot[m] for m in MODES},
+        "fraction": {m: (tot[m] / tot["tokens"] if tot["tokens"] else 0.0) for m in MODES},
+        "by_class": {c: tot[c] for c in CLASS_NAMES},
+        "by_gate": _grouped(con, "gate"),
+        "by_role": _grouped(con, "role"),
+        "by_file": by_file,
+        "empty_do": {"count": rec["empty_do"], "examples": totals.empty_do},
+        "straddling_tokens": rec["straddling"],
+        "tokenizer": getattr(tok, "name_or_path", None) or "byte",
+        "renderer": opts.renderer,
+    }
+    if opts.max_length:
+        report["truncation"] = {"max_length": opts.max_length, "lost": {"obs": rec["lost_obs"], "do": rec["lost_do"]}}
+    return report
+
+
+def summary_line(report: dict) -> str:
+    """The seed paper's style: 'obs supervises 51,121 of 81,131 positions (63.0%); do ...'."""
+    n, s = report["tokens"], report["supervised"]
+    pct = (lambda k: 100.0 * s[k] / n if n else 0.0)
+    return (f"obs supervises {s['obs']:,} of {n:,} positions ({pct('obs'):.1f}%); "
+            f"do supervises {s['do']:,} ({pct('do'):.1f}%)")

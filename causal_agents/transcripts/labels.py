@@ -1,0 +1,161 @@
+"""The label builder: one function turns a tagged transcript and a tokenizer into
+``input_ids`` and a class per token, from which the labels of each mask mode follow.
+
+``stats``, ``train`` and ``probe`` all go through here, so the supervised counts that
+``cag stats`` prints are exactly the labels ``cag train`` uses.
+
+- ``obs`` supervises every trainable token that is not context.
+- ``do`` supervises every trainable token that is not context and not agent content.
+
+The text is tokenized once; classes come from character offsets. A token that straddles
+two spans takes the most protective class among the characters it covers
+(context > agent > world > protocol) and is trainable only if all of them are: no
+character the agent wrote is ever supervised under ``do``.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import numpy as np
+
+from causal_agents.errors import CagError
+from causal_agents.transcripts.render import AGENT, CONTEXT, PROTOCOL, WORLD, get_renderer
+
+IGNORE_INDEX = -100
+MODES = ("obs", "do")
+
+
+class TokenClass(IntEnum):
+    CONTEXT = CONTEXT
+    PROTOCOL = PROTOCOL
+    WORLD = WORLD
+    AGENT = AGENT
+
+
+CLASS_NAMES = ("context", "protocol", "world", "agent")
+# Which classes each mode supervises, indexed by class code.
+SUPERVISED_BY = {
+    "obs": np.array([False, True, True, True]),
+    "do": np.array([False, True, True, False]),
+}
+# Straddling tokens: higher wins. context > agent > world > protocol.
+_PRIORITY = np.array([3, 0, 1, 2], dtype=np.int8)
+
+
+def evidence(classes: np.ndarray, trainable: np.ndarray) -> np.ndarray:
+    """Tokens the do-mask supervises that the world wrote. Role headers alone teach nothing,
+    so a transcript with none of these has an empty do-mask: stats reports it, train refuses it."""
+    return SUPERVISED_BY["do"][classes] & trainable & (classes == WORLD)
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise CagError(f"unknown mask mode {mode!r} (expected obs or do)")
+    return mode
+
+
+class Encoded:
+    """One transcript, tokenized: ids, a class per token, and what each mode supervises."""
+
+    def __init__(self, input_ids, classes: np.ndarray, segment: np.ndarray, trainable: np.ndarray, text: str,
+                 record_id: str | None = None, straddling: int = 0):
+        self._ids = input_ids   # a list or array; turned into an array on first use (stats never needs it)
+        self.classes = classes        # (T,) int8, TokenClass codes
+        self.segment = segment        # (T,) int32, index into the record's segments
+        self.trainable = trainable    # (T,) bool, False inside weight-0 messages
+        self.text = text
+        self.record_id = record_id
+        self.straddling = straddling  # tokens covering characters of more than one span
+
+    @property
+    def input_ids(self) -> np.ndarray:  # (T,) int64
+        if not isinstance(self._ids, np.ndarray):
+            self._ids = np.asarray(self._ids, dtype=np.int64)
+        return self._ids
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def supervised(self, mode: str) -> np.ndarray:
+        return SUPERVISED_BY[check_mode(mode)][self.classes] & self.trainable
+
+    def has_evidence(self) -> bool:
+        """Whether the do-mask supervises any world-written token (see ``evidence``)."""
+        return bool(evidence(self.classes, self.trainable).any())
+
+    def labels(self, mode: str) -> np.ndarray:
+        return np.where(self.supervised(mode), self.input_ids, IGNORE_INDEX)
+
+    def truncate(self, max_length: int) -> tuple["Encoded", dict]:
+        """Keep the first ``max_length`` tokens; returns the supervised tokens lost per mode."""
+        if len(self) <= max_length:
+            return self, {m: 0 for m in MODES}
+        lost = {m: int(self.supervised(m)[max_length:].sum()) for m in MODES}
+        cut = slice(0, max_length)
+        return Encoded(self.input_ids[cut], self.classes[cut], self.segment[cut], self.trainable[cut], self.text,
+                       self.record_id, self.straddling), lost
+
+
+def encode(record: dict, tokenizer, renderer: str = "plain") -> Encoded:
+    return encode_batch([record], tokenizer, renderer)[0]
+
+
+def encode_batch(records: list[dict], tokenizer, renderer: str = "plain") -> list[Encoded]:
+    render = get_renderer(renderer)
+    rendered = [render(r["segments"], tokenizer) for r in records]
+    backend = getattr(tokenizer, "_tokenizer", None)
+    if backend is None:
+        raise CagError("the label builder needs a fast tokenizer (character offsets)")
+    # One tokenization of the whole rendering, no special tokens added: the renderer decides
+    # every character of the sequence.
+    encodings = backend.encode_batch([t for t, _ in rendered], add_special_tokens=False)
+    out = []
+    for rec, (text, spans), enc in zip(records, rendered, encodings):
+        classes, segment, trainable, straddling = classify(enc, spans)
+        out.append(Encoded(enc.ids, classes, segment, trainable, text,
+                           record_id=rec.get("id"), straddling=straddling))
+    return out
+
+
+def classify(enc, spans: list[tuple]):
+    """Per-token (class, segment, trainable) for a ``tokenizers.Encoding`` and renderer spans.
+
+    Only span boundaries are looked up (``char_to_token``), not every token's offsets: each
+    span owns the tokens from the one holding its first character up to the next span's.
+    A token that began in an earlier span is a straddler and is resolved from its own
+    character range.
+    """
+    n = len(enc)
+    first = []  # (first token, span index) for spans that some token covers
+    for k, (s, e, *_rest) in enumerate(spans):
+        t = None
+        for c in range(s, e):  # usually the first character; tokenizers may leave some uncovered
+            t = enc.char_to_token(c)
+            if t is not None:
+                break
+        if t is not None:
+            first.append((t, k, c))
+    sp = np.asarray(spans, dtype=np.int64).reshape(-1, 5)  # (S, 5): start, end, cls, seg, trainable
+    owner = np.zeros(n, dtype=np.int64)
+    if first:
+        starts = np.array([f[0] for f in first])
+        ks = np.array([f[1] for f in first])
+        # several spans may share a first token (a short span inside one token): keep the last,
+        # the straddler pass below resolves the token itself
+        keep = np.ones(len(starts), dtype=bool)
+        keep[:-1] = starts[1:] != starts[:-1]
+        starts, ks = starts[keep], ks[keep]
+        counts = np.diff(starts, append=n)
+        counts[0] += starts[0]  # tokens before the first covered span (none for cag's renderers)
+        owner = np.repeat(ks, counts)
+    cls = sp[owner, 2].astype(np.int8)
+    seg = sp[owner, 3].astype(np.int32)
+    tr = sp[owner, 4].astype(bool)
+    straddlers = {t for t, k, c in first if enc.token_to_chars(t)[0] < spans[k][0]}
+    for t in straddlers:
+        a, b = enc.token_to_chars(t)
+        idx = np.nonzero((sp[:, 0] < max(b, a + 1)) & (sp[:, 1] > a))[0]
+        win = idx[np.argmax(_PRIORITY[sp[idx, 2]])]
+        cls[t], seg[t], tr[t] = sp[win, 2], sp[win, 3], sp[idx, 4].all()
+    return cls, seg, tr, len(straddlers)

@@ -1,0 +1,119 @@
+"""Renderers: tagged segments -> one string plus character spans, each span carrying the
+token class its characters get and the segment it belongs to.
+
+A span is ``(start, end, cls, seg, trainable)``; spans tile the text exactly.
+
+Policies (documented in README "Labels"):
+- ``plain``: a context segment renders as ``text + "\n"`` (class context). Every other
+  segment renders as ``Role + ": "`` (class protocol: supervised in both modes, as in the
+  truth experiment) then ``text + "\n"`` with the segment's gate class.
+- ``chat-template``: the tokenizer's own template; each message's span is found by rendering
+  the conversation one message longer each time. The header before the content is protocol;
+  the first message's header, with any preamble the template injects, is context (nothing
+  before it can predict it).
+- End of turn: the terminator after a turn's content (``\n``, ``<|im_end|>``...) takes the
+  class of the content it closes. The agent ending its own turn is the agent's action, so it
+  is not supervised under ``do``.
+- A segment with ``weight: 0`` is untrainable in both modes, prefix and terminator included.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from causal_agents.errors import CagError
+
+CONTEXT, PROTOCOL, WORLD, AGENT = 0, 1, 2, 3
+GATE_CLASS = {"context": CONTEXT, "world": WORLD, "agent": AGENT}
+
+Span = tuple  # (start, end, cls, seg, trainable)
+
+
+def display_role(role: str) -> str:
+    """``user`` -> ``User``; roles written with capitals (``Agent``) are kept as written."""
+    return role[:1].upper() + role[1:] if role.islower() else role
+
+
+def render_plain(segments: list[dict], tokenizer=None) -> tuple[str, list[Span]]:
+    parts: list[str] = []
+    spans: list[Span] = []
+    pos = 0
+    for i, s in enumerate(segments):
+        cls = GATE_CLASS[s["gate"]]
+        trainable = s.get("weight", 1) != 0
+        if cls != CONTEXT:
+            prefix = display_role(s["role"]) + ": "
+            parts.append(prefix)
+            spans.append((pos, pos + len(prefix), PROTOCOL, i, trainable))
+            pos += len(prefix)
+        body = s["text"] + "\n"
+        parts.append(body)
+        spans.append((pos, pos + len(body), cls, i, trainable))
+        pos += len(body)
+    return "".join(parts), spans
+
+
+# Template role names for cag's roles; templates know system/user/assistant/tool.
+TEMPLATE_ROLE = {
+    "human": "user", "gpt": "assistant", "agent": "assistant", "function_call": "assistant",
+    "attempt": "assistant", "model": "assistant", "ai": "assistant", "teacher": "assistant",
+    "observation": "tool", "function": "tool", "ipython": "tool", "verifier": "user",
+    "oracle": "user", "question": "user", "context": "system", "developer": "system",
+}
+
+
+def _template_messages(segments: list[dict]) -> list[dict]:
+    out = []
+    for s in segments:
+        role = s["role"].lower()
+        m = {"role": TEMPLATE_ROLE.get(role, role), "content": s["text"]}
+        if s.get("name") and m["role"] == "tool":
+            m["name"] = s["name"]
+        if s.get("tool_call_id"):
+            m["tool_call_id"] = s["tool_call_id"]
+        out.append(m)
+    return out
+
+
+def render_chat_template(segments: list[dict], tokenizer) -> tuple[str, list[Span]]:
+    if not getattr(tokenizer, "chat_template", None):
+        raise CagError("the tokenizer has no chat template; use --renderer plain or a chat model's tokenizer")
+    msgs = _template_messages(segments)
+    spans: list[Span] = []
+    prev = ""
+    for i in range(len(msgs)):
+        try:
+            cur = tokenizer.apply_chat_template(msgs[: i + 1], tokenize=False)
+        except Exception as e:  # templates raise their own errors (e.g. role alternation)
+            raise CagError(f"the chat template rejects message {i} (role {msgs[i]['role']!r}): {e}") from e
+        if not cur.startswith(prev):
+            raise CagError(f"the chat template is not prefix-stable at message {i}: rendering one more "
+                           "message rewrote earlier text, so token classes cannot be placed; use --renderer plain")
+        chunk = cur[len(prev):]
+        content = segments[i]["text"]
+        at = chunk.find(content) if content else len(chunk)
+        if at < 0:
+            raise CagError(f"the chat template changes the content of message {i}; use --renderer plain")
+        cls = GATE_CLASS[segments[i]["gate"]]
+        trainable = segments[i].get("weight", 1) != 0
+        base = len(prev)
+        head_cls = CONTEXT if i == 0 else PROTOCOL
+        if at > 0:
+            spans.append((base, base + at, head_cls, i, trainable))
+        if len(chunk) > at:
+            spans.append((base + at, base + len(chunk), cls, i, trainable))
+        prev = cur
+    return prev, spans
+
+
+RENDERERS: dict[str, Callable] = {"plain": render_plain, "chat-template": render_chat_template}
+
+
+def get_renderer(name: str) -> Callable:
+    if name == "stream":
+        from causal_agents.transcripts.render_stream import render_stream
+        return lambda segments, tokenizer=None: render_stream(segments)
+    try:
+        return RENDERERS[name]
+    except KeyError:
+        raise CagError(f"unknown renderer {name!r} (expected one of {', '.join([*RENDERERS, 'stream'])})") from None

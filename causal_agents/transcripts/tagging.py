@@ -1,0 +1,221 @@
+"""Streaming tag pipeline: files in, tagged records out, every bad record accounted for.
+
+Records in = records out + rejects. ``on_error="fail"`` raises the first InputError (the CLI
+prints it and writes nothing); ``"skip"`` hands each reject to a callback.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+from causal_agents.errors import InputError
+from causal_agents.formats.adapters import KEY_FIELDS
+from causal_agents.formats.io import expand_paths, read_records
+from causal_agents.transcripts.provenance import TagOptions, tag_record
+
+ON_ERROR = ("fail", "skip")
+
+
+@dataclass
+class TagCounts:
+    read: int = 0
+    tagged: int = 0
+    rejected: int = 0
+
+
+def iter_tagged(paths: Iterable[str], opts: TagOptions | None = None, on_error: str = "fail",
+                on_reject: Callable[[dict, object, InputError], None] | None = None,
+                counts: TagCounts | None = None) -> Iterator[dict]:
+    opts = opts or TagOptions()
+    if on_error not in ON_ERROR:
+        raise InputError(f"--on-error expects fail or skip, got {on_error!r}")
+    counts = counts if counts is not None else TagCounts()
+    needed = tuple(KEY_FIELDS.values()) if opts.format is None else (KEY_FIELDS[opts.format],)
+    for path in expand_paths(paths):
+        for loc, rec in read_records(path, required_any=needed):
+            counts.read += 1
+            try:
+                if isinstance(rec, InputError):
+                    raise rec
+                out = tag_record(rec, loc, opts)
+            except InputError as e:
+                if on_error == "fail":
+                    raise
+                counts.rejected += 1
+                if on_reject is not None:
+                    on_reject(loc, None if isinstance(rec, InputError) else rec, e)
+                continue
+            counts.tagged += 1
+            yield out
+
+
+def tagged_arrow_schema():
+    """Arrow schema of a tagged record (Parquet output); meta travels as a JSON string."""
+    import pyarrow as pa
+
+    seg = pa.struct([("role", pa.string()), ("author", pa.string()), ("text", pa.string()),
+                     ("gate", pa.string()), ("rule", pa.string()), ("weight", pa.int8()),
+                     ("name", pa.string()), ("tool_call_id", pa.string())])
+    src = pa.struct([("file", pa.string()), ("line", pa.int64()), ("row", pa.int64())])
+    return pa.schema([("id", pa.string()), ("source", src), ("format", pa.string()),
+                      ("segments", pa.list_(seg)), ("meta", pa.string())])
+
+
+def for_parquet(rec: dict) -> dict:
+    import orjson
+
+    out = dict(rec)
+    out["meta"] = orjson.dumps(rec.get("meta") or {}).decode()
+    return out
+
+
+def tag_to_file(paths: list[str], opts: TagOptions, output: str | None, on_error: str = "fail",
+                rejects_path: str | None = None, workers: int = 1) -> TagCounts:
+    """``cag tag``: write tagged records to ``output`` (stdout when None) atomically; rejects
+    (skip mode) go to ``rejects_path`` as JSONL ``{source, error, record}``.
+
+    Large JSONL inputs are tagged by ``workers`` processes (0: one per CPU, at most 8), in
+    blocks of whole lines written back in input order, so the output is identical to a
+    serial run."""
+    from contextlib import ExitStack
+
+    from causal_agents.formats.io import RecordWriter, is_parquet
+
+    counts = TagCounts()
+    parquet = output is not None and is_parquet(output)
+    workers = workers or min(8, os.cpu_count() or 1)
+    if on_error not in ON_ERROR:
+        raise InputError(f"--on-error expects fail or skip, got {on_error!r}")
+    with ExitStack() as stack:
+        rejects = (stack.enter_context(RecordWriter(rejects_path))
+                   if on_error == "skip" and rejects_path else None)
+
+        def on_reject(loc, rec, err):
+            if rejects is not None:
+                rejects.write({"source": loc, "error": str(err), "record": rec})
+
+        w = stack.enter_context(RecordWriter(output, arrow_schema=tagged_arrow_schema() if parquet else None,
+                                             spool_stdout=on_error == "fail"))
+        bar = stack.enter_context(_progress())
+        for path in expand_paths(paths):
+            if not parquet and workers > 1 and _worth_parallel(path):
+                _tag_parallel(path, opts, w, on_error, on_reject, counts, workers, bar)
+                continue
+            for rec in iter_tagged([path], opts, on_error, on_reject, counts):
+                w.write(for_parquet(rec) if parquet else rec)
+                if counts.tagged % 4096 == 0:
+                    bar.update(4096)
+    return counts
+
+
+def _progress():
+    from tqdm import tqdm
+
+    # disable=None: a bar on an interactive terminal only, never in logs or pipes
+    return tqdm(unit=" records", desc="tag", disable=None, leave=False)
+
+
+PARALLEL_BLOCK = 4 << 20
+
+
+def _worth_parallel(path: str) -> bool:
+    """Plain (seekable, uncompressed) JSONL files big enough to split."""
+    if path == "-" or path.endswith((".parquet", ".pq")) or not os.path.isfile(path):
+        return False
+    with open(path, "rb") as f:
+        if f.read(2) == b"\x1f\x8b":
+            return False
+    return os.path.getsize(path) > 2 * PARALLEL_BLOCK
+
+
+def _line_ranges(path: str, block: int):
+    """``(start, end, first line number)`` byte ranges of whole lines. Only newlines are
+    counted here; the workers read and parse their own ranges (nothing big crosses a pipe)."""
+    with open(path, "rb") as f:
+        start, lineno = 0, 1
+        while True:
+            buf = f.read(block)
+            if not buf:
+                return
+            buf += f.readline()  # finish the line the block cut
+            yield start, start + len(buf), lineno
+            start += len(buf)
+            lineno += buf.count(b"\n")
+
+
+def _tag_range(job) -> tuple:
+    """Worker: tag the lines of one byte range into its own part file.
+    Returns (records out, records read, rejects, first error or None)."""
+    import orjson
+
+    from causal_agents.formats.io import parse_line
+
+    path, start, end, first_line, opts, on_error, part = job
+    with open(path, "rb") as f:
+        f.seek(start)
+        block = f.read(end - start)
+    out, rejects, read = [], [], 0
+    for lineno, line in enumerate(block.split(b"\n"), first_line):
+        if not line or line.isspace():
+            continue
+        read += 1
+        loc, rec = parse_line(line, path, lineno)
+        try:
+            if isinstance(rec, InputError):
+                raise rec
+            out.append(orjson.dumps(tag_record(rec, loc, opts)))
+        except InputError as e:
+            if on_error == "fail":
+                return 0, read, [], str(e)
+            rejects.append((loc, None if isinstance(rec, InputError) else rec, str(e)))
+    with open(part, "wb") as f:
+        if out:
+            f.write(b"\n".join(out) + b"\n")
+    return len(out), read, rejects, None
+
+
+def _tag_parallel(path, opts, writer, on_error, on_reject, counts: TagCounts, workers: int, bar) -> None:
+    import multiprocessing as mp
+    import shutil
+    import tempfile
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    from causal_agents.formats.io import empty_input
+
+    before = counts.read
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    ranges = _line_ranges(path, PARALLEL_BLOCK)
+    with tempfile.TemporaryDirectory(prefix="cag-tag-") as tmp, \
+            ProcessPoolExecutor(workers, mp_context=ctx) as ex:
+        pending: deque = deque()
+
+        def submit() -> None:
+            nxt = next(ranges, None)
+            if nxt is not None:
+                part = os.path.join(tmp, f"part-{nxt[0]}")
+                pending.append((part, ex.submit(_tag_range, (path, *nxt, opts, on_error, part))))
+
+        for _ in range(2 * workers):  # bounded read-ahead keeps memory and disk flat
+            submit()
+        while pending:
+            part, fut = pending.popleft()
+            n_out, n_read, rejects, err = fut.result()
+            counts.read += n_read
+            if err is not None:
+                for _, f in pending:
+                    f.cancel()
+                raise InputError(err)
+            submit()
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, writer.raw_handle(n_out), 1 << 20)
+            os.unlink(part)
+            bar.update(n_read)
+            counts.tagged += n_out
+            for loc, rec, msg in rejects:
+                counts.rejected += 1
+                on_reject(loc, rec, msg)
+    if counts.read == before:
+        raise empty_input(path)

@@ -1,0 +1,1 @@
+"""The truth experiment: dialogues, probes, the two-hypothesis example, the reproduction."""

@@ -1,0 +1,45 @@
+"""`cag reproduce truth` end to end on a small scale (the full 3-seed run is benchmarks/bench_truth.py)."""
+
+import json
+import os
+
+from causal_agents.cli.main import main
+
+
+def test_reproduce_truth_small(tmp_path, capsys):
+    out = tmp_path / "truth"
+    args = ["reproduce", "truth", "-n", "16", "--epochs", "1", "--out", str(out), "--no-progress"]
+    assert main([*args, "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    for mode in ("obs", "do"):
+        r = res[mode]
+        assert set(r) >= {"mean_margin", "lie_preferred", "supervised_tokens", "truth_contradictions",
+                          "lie_corrections"}
+        assert 0 <= r["lie_preferred"] <= 33
+        assert os.path.exists(os.path.join(r["run_dir"], "cag_run.json"))
+    assert res["obs"]["supervised_tokens"] > res["do"]["supervised_tokens"]
+    assert res["dialogues"]["n"] == 16
+    for name in ("dialogues.jsonl", "tagged.jsonl", "probes.json", "margins.png", "result.json"):
+        assert (out / name).exists(), name
+    probes = json.loads((out / "probes.json").read_text())
+    assert probes["models"]["obs"]["summary"]["mean_margin"] == res["obs"]["mean_margin"]
+    # a finished reproduction is not silently replaced
+    assert main(args) == 1
+    assert "already holds" in capsys.readouterr().err
+
+
+def test_fitted_word_tokenizer_round_trips_and_aligns_probe_prompts():
+    from causal_agents.truth.dialogues import CONTEXT, generate, load_facts
+    from causal_agents.truth.probes import margin_prompt
+    from causal_agents.transcripts.word_tokenizer import fit_word_tokenizer
+
+    facts = load_facts("sample_data/facts-33.json")
+    rows = generate(facts, n=480, seed=0)
+    tok = fit_word_tokenizer([r["text"] for r in rows])
+    for s in [rows[0]["text"], "unseen wörds ✓ and\ttabs\n", CONTEXT]:
+        assert tok.decode(tok(s)["input_ids"]) == s
+    f = facts[1]
+    p, c = tok(margin_prompt(CONTEXT, f))["input_ids"], tok(f.true)["input_ids"]
+    # the probe's prompt + claim tokenize exactly as the same text inside a training dialogue
+    assert p + c == tok(margin_prompt(CONTEXT, f) + f.true)["input_ids"]
+    assert len(c) <= 8  # whole words: "The capital of Australia is Canberra."
