@@ -6,11 +6,9 @@ from typing import Annotated, List
 
 import typer
 
-from causal_agents.cli.main import app
 from causal_agents.cli.output import console, emit_json
 
 
-@app.command()
 def bayes(
     prior: Annotated[List[str], typer.Option(
         "--prior", help="HYP=W (repeatable or comma-separated); normalised. Default: p_B=0.35,p_A=0.65.")] = [],

@@ -1,11 +1,13 @@
-"""`cag data`: generators of training and evaluation data. Each generator module adds its
-command to ``data_app``; keep this file to the sub-app and its registration."""
+"""`cag data`: generators of training and evaluation data. This group module registers each
+generator module's commands on ``data_app`` (the commands never import their group)."""
 
 from __future__ import annotations
 
 import typer
 
-from causal_agents.cli.main import app
+from causal_agents.cli import data_dialogues, data_stem
 
 data_app = typer.Typer(help="Generate datasets: STEM problem splits, synthetic dialogues.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
+data_app.command("dialogues")(data_dialogues.dialogues)
+data_app.command("stem")(data_stem.stem)
+data_app.command("stem-grade")(data_stem.stem_grade)

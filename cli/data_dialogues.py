@@ -6,11 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from causal_agents.cli.data import data_app
 from causal_agents.cli.output import emit_json, info
 
 
-@data_app.command("dialogues")
 def dialogues(
     facts: Annotated[str, typer.Option("--facts", help="Fact bank: JSON list of {topic, true, false}, "
                                        "or {\"facts\": [...]} (e.g. sample_data/facts-33.json).")],

@@ -6,11 +6,9 @@ from typing import Annotated, List
 
 import typer
 
-from causal_agents.cli.data import data_app
 from causal_agents.cli.output import emit_json, info
 
 
-@data_app.command("stem")
 def stem(
     out: Annotated[str, typer.Option("--out", "-o", help="Directory for sft.EXT, agent.EXT, test.EXT and manifest.json.")],
     seed: Annotated[int, typer.Option("--seed", help="RNG seed; the same seed gives byte-identical files.")] = 0,
@@ -35,7 +33,6 @@ def stem(
             info(f"{split}: {manifest['counts'][split]:,} problems -> {path}")
 
 
-@data_app.command("stem-grade")
 def stem_grade(
     problems: Annotated[str, typer.Argument(help="Problem file from `cag data stem` (test.jsonl, agent.jsonl or .parquet).")],
     outputs: Annotated[str, typer.Argument(help="Model outputs: one record per problem, {id, output} or {id, outputs: [...]}.")],

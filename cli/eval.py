@@ -6,11 +6,9 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from causal_agents.cli.main import app
 from causal_agents.cli.output import console, emit_json, info
 
 eval_app = typer.Typer(help="Evaluate trained policies on held-out data.", no_args_is_help=True)
-app.add_typer(eval_app, name="eval")
 
 
 def parse_model_specs(specs: list[str]) -> list[tuple[str, str | None]]:

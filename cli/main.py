@@ -36,24 +36,20 @@ def _root(version: bool = typer.Option(False, "--version", help="Print the versi
     """A callback keeps `cag` a command group even while it has a single command."""
 
 
-def _register() -> None:
-    # Each module adds its command(s) to `app`; heavy imports live inside the commands.
-    # One import per command module below; keep the list sorted.
-    from causal_agents.cli import bayes  # noqa: F401
-    from causal_agents.cli import data_dialogues  # noqa: F401
-    from causal_agents.cli import data_stem  # noqa: F401
-    from causal_agents.cli import eval  # noqa: F401
-    from causal_agents.cli import probe  # noqa: F401
-    from causal_agents.cli import reproduce  # noqa: F401
-    from causal_agents.cli import reproduce_stream  # noqa: F401
-    from causal_agents.cli import scm  # noqa: F401
-    from causal_agents.cli import stats  # noqa: F401
-    from causal_agents.cli import stream  # noqa: F401
-    from causal_agents.cli import tag  # noqa: F401
-    from causal_agents.cli import train  # noqa: F401
+# The root registers every command module; command modules never import the root (their
+# heavy imports live inside the commands, so `cag --help` starts instantly). Keep sorted.
+from causal_agents.cli import bayes, data, eval, probe, reproduce, scm, stats, stream, tag, train  # noqa: E402
 
-
-_register()
+app.command()(bayes.bayes)
+app.add_typer(data.data_app, name="data")
+app.add_typer(eval.eval_app, name="eval")
+app.command()(probe.probe)
+app.add_typer(reproduce.reproduce_app, name="reproduce")
+app.add_typer(scm.scm_app, name="scm")
+app.command()(stats.stats)
+app.command()(stream.stream)
+app.command()(tag.tag)
+app.command()(train.train)
 
 
 def main(argv: list[str] | None = None) -> int:

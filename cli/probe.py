@@ -6,7 +6,6 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from causal_agents.cli.main import app
 from causal_agents.cli.output import console, emit_json
 
 
@@ -23,7 +22,6 @@ def parse_probes(text: str) -> tuple[str, ...]:
     return out
 
 
-@app.command()
 def probe(
     facts: Annotated[str, typer.Option("--facts", help="Fact bank: JSON list of {topic, true, false} or {\"facts\": [...]}.")],
     model: Annotated[List[str], typer.Option("--model", help="Run directory, local model or hub name (repeatable: "

@@ -6,11 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from causal_agents.cli.main import app
 from causal_agents.cli.output import console, emit_json, info
 
 reproduce_app = typer.Typer(help="Run a seed paper's experiment end to end.", no_args_is_help=True)
-app.add_typer(reproduce_app, name="reproduce")
 
 
 @reproduce_app.command("truth")
@@ -80,3 +78,13 @@ def print_comparison(result: dict) -> None:
     c.print(t)
     c.print(f"plot: {result['plot']}   total {result['timings']['total_s']:.0f}s "
             f"(train {result['timings']['train_s']:.0f}s, probes {result['timings']['probe_s']:.0f}s)")
+
+
+def _register_stream() -> None:
+    # reproduce_stream is a peer command module; this group module registers it (never the reverse).
+    from causal_agents.cli import reproduce_stream
+
+    reproduce_app.command("stream")(reproduce_stream.stream)
+
+
+_register_stream()

@@ -7,10 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from causal_agents.cli.output import console, emit_json, info
-from causal_agents.cli.reproduce import reproduce_app
 
 
-@reproduce_app.command("stream")
 def stream(
     model: Annotated[Optional[str], typer.Option("--model", help="Base causal LM (hub name or path). Default: the embedded tiny "
                                                  "model, a smoke run (it solves ~0%). Qwen/Qwen2.5-0.5B on a GPU is the paper's experiment.")] = None,

@@ -6,14 +6,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from causal_agents.cli.main import app
 
 scm_app = typer.Typer(
     help="AC-LSCM world models on synthetic lagged SCMs: simulate data, train AC-LSCM or a "
          "baseline, plan with deferral, score by the true outcome, run the experiment grid.",
     no_args_is_help=True,
 )
-app.add_typer(scm_app, name="scm")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed (trajectory / training / episodes).")]

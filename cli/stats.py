@@ -7,11 +7,9 @@ from typing import Annotated, Optional
 import typer
 
 from causal_agents.cli import options as o
-from causal_agents.cli.main import app
 from causal_agents.cli.output import console, emit_json, info
 
 
-@app.command()
 def stats(inputs: o.Inputs, tokenizer: o.Tokenizer = None, renderer: o.Renderer = "plain",
           by: Annotated[str, typer.Option("--by", help="Group the table by file, role or gate.")] = "role",
           max_length: Annotated[Optional[int], typer.Option(

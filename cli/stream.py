@@ -6,11 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from causal_agents.cli.main import app
 from causal_agents.cli.output import emit_json, info
 
 
-@app.command()
 def stream(
     problems: Annotated[str, typer.Argument(help="Agent-split problem file from `cag data stem` (agent.jsonl or .parquet).")],
     output: Annotated[str, typer.Option("-o", "--output", help="Stream records to write (.jsonl, .jsonl.gz or .parquet, atomically).")],

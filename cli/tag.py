@@ -7,11 +7,9 @@ from typing import Annotated
 import typer
 
 from causal_agents.cli import options as o
-from causal_agents.cli.main import app
 from causal_agents.cli.output import info
 
 
-@app.command()
 def tag(inputs: o.Inputs, output: o.Output = None, format: o.Format = None, self_: o.Selves = [],
         role_map: o.RoleMap = [], text_role: o.TextRoles = [], on_error: o.OnError = "fail",
         rejects: o.Rejects = None,

@@ -7,7 +7,6 @@ from typing import Annotated, Optional
 import typer
 
 from causal_agents.cli import options as o
-from causal_agents.cli.main import app
 from causal_agents.cli.output import emit_json, info
 
 
@@ -19,7 +18,6 @@ def parse_modes(mask: str) -> tuple[str, ...]:
     raise typer.BadParameter(f"expected obs, do, obs,do or both, got {mask!r}", param_hint="--mask")
 
 
-@app.command()
 def train(
     inputs: o.Inputs,
     mask: Annotated[str, typer.Option("--mask", help="obs: supervise everything but context. do: also mask "
