@@ -44,7 +44,8 @@ def main() -> None:
     import torch
 
     from causal_agents.truth.dialogues import CONTEXT, generate, load_facts
-    from causal_agents.truth.probes import ProbeOptions, load_for_probe, margin_prompt
+    from causal_agents.lm.loader import load_model
+    from causal_agents.truth.probes import ProbeOptions, margin_prompt
     from causal_agents.truth.reproduce import PACKAGED_FACTS
 
     facts = load_facts(args.facts or PACKAGED_FACTS)
@@ -52,7 +53,7 @@ def main() -> None:
     bs = args.batch_size or ProbeOptions().batch_size
     configs = []
     if args.model:
-        configs.append((args.model, *load_for_probe(args.model)))
+        configs.append((args.model, *load_model(args.model)))
     else:
         from causal_agents.lm.tiny_model import tiny_model
         from causal_agents.transcripts.word_tokenizer import fit_word_tokenizer

@@ -40,12 +40,13 @@ def main() -> None:
 
     from causal_agents.transcripts.render_stream import prompt
     from causal_agents.stem.problems import generate
-    from causal_agents.stem.sample import load_policy, sample
+    from causal_agents.lm.loader import load_model
+    from causal_agents.stem.sample import sample
     from causal_agents.stem.verifier import verify_problem
 
     problems = generate(args.seed, {"sft": 0, "agent": args.prompts, "test": 0})["agent"]
     prompts = [prompt(p["question"]) for p in problems]
-    model, tok = load_policy(None, seed=args.seed)
+    model, tok = load_model(None, seed=args.seed)
     batches = [int(b) for b in args.batches.split(",")]
     best: dict[int, tuple[float, float, int]] = {}
     for _ in range(args.repeats):

@@ -13,6 +13,11 @@ from dataclasses import asdict, dataclass
 TINY = "tiny"  # the --model value (or no --model) that selects this model
 
 
+def is_tiny(model: str | None) -> bool:
+    """True when ``model`` selects the embedded tiny model (no --model, "" or "tiny")."""
+    return model in (None, "", TINY)
+
+
 @dataclass(frozen=True)
 class TinySpec:
     hidden_size: int = 128        # wide enough to memorise 33 facts x 2 claims, cheap on CPU

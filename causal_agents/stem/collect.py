@@ -96,11 +96,11 @@ def collect_to_file(model_name: str | None, problems_path: str, out: str, opts: 
     .parquet) and return the summary, with the seed paper's token accounting under
     ``stats`` (what ``cag stats --renderer stream`` prints for the file)."""
     from causal_agents.formats.io import RecordWriter
-    from causal_agents.stem.sample import load_policy
+    from causal_agents.lm.loader import load_model
 
     problems = read_problems(problems_path)
     t = time.perf_counter()
-    model, tok = load_policy(model_name, seed=model_seed, device=device)
+    model, tok = load_model(model_name, seed=model_seed, device=device, merge_lora=True)
     load_s = time.perf_counter() - t
     records, summary = collect(model, tok, problems, opts, progress)
     with RecordWriter(out) as w:

@@ -177,7 +177,8 @@ def evaluate_models(test_path: str, models: list[tuple[str, str | None]], base: 
     import time
 
     from causal_agents.transcripts.render_stream import prompt, repair_prompt
-    from causal_agents.stem.sample import load_policy, sample
+    from causal_agents.lm.loader import load_model
+    from causal_agents.stem.sample import sample
     from causal_agents.stem.verifier import verify_problem
 
     if not models:
@@ -203,7 +204,7 @@ def evaluate_models(test_path: str, models: list[tuple[str, str | None]], base: 
     repair_prompts = None
     for name in order:
         t = time.perf_counter()
-        model, tok = load_policy(paths[name], seed=seed, device=device)
+        model, tok = load_model(paths[name], seed=seed, device=device, merge_lora=True)
         if repair_prompts is None:  # the base policy runs first: its answers decide the repairs
             first[name] = sample(model, tok, prompts, max_new_tokens, batch_size)
             repair_prompts = {}

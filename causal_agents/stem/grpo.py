@@ -113,7 +113,9 @@ def train_grpo(start_model: str | None, problems: list[dict], out: str, cfg: GRP
     from causal_agents.transcripts.render_stream import prompt
     from causal_agents.stem.sample import sample
     from causal_agents.training.config import TrainConfig
-    from causal_agents.training.loop import build_model, load_tokenizer_for, pick_device, pick_dtype, save_final
+    from causal_agents.lm.loader import load_model_tokenizer, pick_device, pick_dtype
+    from causal_agents.training.loop import build_model
+    from causal_agents.training.rundir import save_final
     from causal_agents.stem.verifier import verify_problem
 
     if cfg.k < 2:
@@ -121,7 +123,7 @@ def train_grpo(start_model: str | None, problems: list[dict], out: str, cfg: GRP
     tcfg = TrainConfig(modes=("obs",), model=start_model, renderer="stream", lora=lora, lora_r=lora_r,
                        lora_alpha=lora_alpha, lr=cfg.lr, seed=cfg.seed, device=device).resolved()
     dev = pick_device(device)
-    tok = load_tokenizer_for(tcfg)
+    tok = load_model_tokenizer(tcfg.model, tcfg.tokenizer)
     model = build_model(tcfg, tok, pick_dtype(tcfg.dtype, dev)).to(dev)
     ref = None
     if not lora:  # a frozen copy of the start weights

@@ -95,11 +95,9 @@ def save_tiny_base(out_dir: str, seed: int) -> str:
 def merge_run(run_dir: str, out_dir: str, device: str = "auto") -> str:
     """A LoRA run directory -> a plain model directory (adapter merged into its base), so
     every method after SFT starts from the same weights with a fresh adapter."""
-    from causal_agents.truth.probes import load_for_probe
+    from causal_agents.lm.loader import load_model
 
-    model, tok = load_for_probe(run_dir, device)
-    if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
+    model, tok = load_model(run_dir, device, merge_lora=True)
     tmp = out_dir + ".tmp"
     import shutil
 
@@ -119,9 +117,10 @@ def run(exp: StreamExperiment, out: str, resume: bool = False, overwrite: bool =
     from causal_agents.stem.evaluate import evaluate_models, slim
     from causal_agents.stem.collect import CollectOptions, collect, stream_accounting
     from causal_agents.stem.methods import oracle_records, rest_sample, rest_select, sft_records, tag_all
-    from causal_agents.stem.sample import load_policy
-    from causal_agents.training.config import is_tiny
-    from causal_agents.training.loop import is_complete, train
+    from causal_agents.lm.loader import load_model
+    from causal_agents.lm.tiny_model import is_tiny
+    from causal_agents.training.loop import train
+    from causal_agents.training.rundir import is_complete
 
     unknown = [m for m in exp.methods if m not in METHODS]
     if unknown:
@@ -175,7 +174,7 @@ def run(exp: StreamExperiment, out: str, resume: bool = False, overwrite: bool =
             stream = [r for _, r in read_records(stream_path)]
             summ = read_json(stream_path + ".summary.json")
         else:
-            model, tok = load_policy(start, device=exp.device)
+            model, tok = load_model(start, device=exp.device, merge_lora=True)
             opts = CollectOptions(n_wrong=exp.n_wrong, budget=exp.budget, batch_size=exp.gen_batch_size,
                                   max_new_tokens=exp.max_new_tokens, temperature=exp.temperature, seed=exp.seed,
                                   verdicts=exp.verdicts)
@@ -221,7 +220,7 @@ def run(exp: StreamExperiment, out: str, resume: bool = False, overwrite: bool =
             if trained(d):
                 info["rest"] = read_json(os.path.join(d, "cag_run.json"))
             else:
-                model, tok = load_policy(start, device=exp.device)
+                model, tok = load_model(start, device=exp.device, merge_lora=True)
                 groups = splits["agent"][:exp.rest_groups]
                 samples = rest_sample(model, tok, groups, exp.rest_k, 1.0, exp.max_new_tokens, exp.gen_batch_size,
                                       exp.seed)

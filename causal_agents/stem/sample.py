@@ -16,26 +16,6 @@ from __future__ import annotations
 from causal_agents.errors import CagError
 
 
-def load_policy(model: str | None, seed: int = 0, device: str = "auto"):
-    """(model, tokenizer): ``None``/``"tiny"`` builds the embedded tiny model with random
-    weights from ``seed``; anything else is a run directory, local model or hub name."""
-    from causal_agents.training.config import is_tiny
-    from causal_agents.training.loop import pick_device
-
-    if is_tiny(model):
-        from causal_agents.lm.tiny_model import tiny_model
-        from causal_agents.transcripts.tokenizer import load_tokenizer
-
-        tok = load_tokenizer(None)
-        return tiny_model(tok, seed).to(pick_device(device)).eval(), tok
-    from causal_agents.truth.probes import load_for_probe
-
-    m, tok = load_for_probe(model, device)
-    if hasattr(m, "merge_and_unload"):  # a LoRA run: fold the adapter in, decoding is then a plain forward
-        m = m.merge_and_unload().eval()
-    return m, tok
-
-
 _TABLES: dict = {}
 
 

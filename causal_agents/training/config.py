@@ -11,11 +11,13 @@ the command line overrides the recipe.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import orjson
 
 from causal_agents.errors import CagError
+from causal_agents.lm.loader import DTYPES
+from causal_agents.lm.tiny_model import is_tiny
 
 RECIPES = {
     "paper": dict(lr=2e-5, weight_decay=0.01, epochs=4, batch_size=1, grad_accum=1, grad_clip=1.0,
@@ -26,7 +28,6 @@ RECIPES = {
                  scheduler="linear", warmup=0.05, dtype="fp32"),
 }
 SCHEDULERS = ("constant", "linear", "cosine")
-DTYPES = ("auto", "bf16", "fp16", "fp32")
 
 
 @dataclass
@@ -90,9 +91,3 @@ class TrainConfig:
         return hashlib.sha256(orjson.dumps(d, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
-def is_tiny(model: str | None) -> bool:
-    return model in (None, "", "tiny")
-
-
-def config_fields() -> list[str]:
-    return [f.name for f in fields(TrainConfig)]

@@ -8,6 +8,7 @@ from one plan see identical batches in identical order.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,3 +137,65 @@ def collate(examples: list[Example], idx: list[int], mode: str, pad_id: int):
         tgt[r, :n] = ex.labels[mode]
         wts[r, :n] = ex.weights[mode]
     return torch.from_numpy(ids), torch.from_numpy(tgt[:, 1:].copy()), torch.from_numpy(wts[:, 1:].copy())
+
+
+@dataclass
+class Prepared:
+    """Encoded training data shared by every mode of one run (and by paired runs)."""
+
+    tokenizer: object
+    examples: list
+    supervised: dict       # mode -> supervised positions (equals `cag stats` for the same options)
+    lost: dict             # mode -> supervised tokens lost to --max-length
+    digest: dict           # mode -> digest of the training data and its labels, for resume checks
+    tokens: int = 0        # all positions, before truncation
+    refused: list = None   # ids of transcripts refused for an empty mask under a trained mode
+
+    def summary_line(self) -> str:
+        parts = [f"{m} supervises {n:,} of {self.tokens:,} positions ({100.0 * n / max(1, self.tokens):.1f}%)"
+                 for m, n in self.supervised.items()]
+        line = "; ".join(parts)
+        if any(self.lost.values()):
+            line += "; truncation loses " + ", ".join(f"{m} {n:,}" for m, n in self.lost.items())
+        if self.refused:
+            line += (f"; refused {len(self.refused)} transcript(s) with an empty mask (under do: no "
+                     f"world-written token; e.g. {self.refused[:3]})")
+        return line
+
+
+def prepare(cfg, records: list[dict], source: str, tokenizer=None) -> Prepared:
+    """Encode ``records`` through the label builder into training examples for ``cfg.modes``.
+
+    Returns the examples with their supervised counts (before truncation: exactly what `cag
+    stats` reports for the same options), the tokens lost to ``max_length``, the refused
+    transcripts (empty mask under a trained mode) and a digest per mode for resume checks.
+    Raises InputError when nothing is left to supervise.
+    """
+    from causal_agents.lm.loader import load_model_tokenizer
+    from causal_agents.transcripts.labels import encode_batch
+
+    tok = tokenizer or load_model_tokenizer(cfg.model, cfg.tokenizer)
+    if not records:
+        raise InputError("no transcripts to train on", file=source)
+    encs = encode_batch(records, tok, renderer=cfg.renderer)
+    # Counted before truncation and refusals: exactly what `cag stats` reports for these options.
+    counts = {m: int(sum(e.supervised(m).sum() for e in encs)) for m in cfg.modes}
+    tokens = int(sum(len(e) for e in encs))
+    check_supervised(counts, source)
+    # A transcript with an empty mask under a trained mode is refused, not trusted: it is
+    # usually a role-mapping mistake. Under do, "empty" means no world-written token (role
+    # headers alone): the same test `cag stats` reports as empty_do.
+    keep = [all(e.has_evidence() if m == "do" else e.supervised(m).any() for m in cfg.modes) for e in encs]
+    refused = [e.record_id for e, k in zip(encs, keep) if not k]
+    encs = [e for e, k in zip(encs, keep) if k]
+    examples, lost = build_examples(encs, cfg.modes, cfg.loss_weighting, cfg.max_length)
+    check_supervised(supervised_counts(examples, cfg.modes), source)
+    digests = {}
+    for m in cfg.modes:
+        h = hashlib.sha256()
+        for ex in examples:
+            h.update(ex.input_ids.tobytes())
+            h.update(ex.labels[m].tobytes())
+            h.update(ex.weights[m].tobytes())
+        digests[m] = h.hexdigest()[:16]
+    return Prepared(tok, examples, counts, {m: lost[m] for m in cfg.modes}, digests, tokens, refused)

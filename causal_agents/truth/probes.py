@@ -307,36 +307,6 @@ def probe_model(model, tok, facts: list[Fact], opts: ProbeOptions = ProbeOptions
     return {"summary": summary, "facts": rows}
 
 
-def load_for_probe(path: str, device: str = "auto"):
-    """(model, tokenizer) from a run directory, a local model directory or a hub name."""
-    import os
-
-    import torch
-
-    from causal_agents.errors import CagError
-    from causal_agents.transcripts.tokenizer import load_tokenizer
-    from causal_agents.training.loop import pick_device, quiet_transformers
-
-    quiet_transformers()
-    dev = pick_device(device)
-    tok = load_tokenizer(path)
-    if tok.pad_token_id is None:
-        tok.pad_token = tok.eos_token
-    dtype = torch.bfloat16 if dev.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-    try:
-        if os.path.exists(os.path.join(path, "adapter_config.json")):
-            from peft import AutoPeftModelForCausalLM
-
-            model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=dtype)
-        else:
-            from transformers import AutoModelForCausalLM
-
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-    except (OSError, ValueError) as e:
-        raise CagError(f"cannot load a causal LM from {path!r}: {e}") from e
-    return model.to(dev).eval(), tok
-
-
 def model_labels(paths: list[str]) -> list[str]:
     """Short unique names: the directory's basename, with its parent when basenames collide."""
     import os
@@ -350,11 +320,13 @@ def model_labels(paths: list[str]) -> list[str]:
 def probe_models(paths: list[str], facts: list[Fact], opts: ProbeOptions = ProbeOptions(), device: str = "auto",
                  labels: list[str] | None = None) -> dict:
     """Probe each model; returns {"models": {label: {path, summary}}, "facts": [{topic, label: row}]}."""
+    from causal_agents.lm.loader import load_model
+
     labels = labels or model_labels(paths)
     out = {"probes": list(opts.probes), "models": {}, "facts": [{"topic": f.topic, "true": f.true, "false": f.false}
                                                              for f in facts]}
     for label, path in zip(labels, paths):
-        model, tok = load_for_probe(path, device)
+        model, tok = load_model(path, device)
         res = probe_model(model, tok, facts, opts)
         out["models"][label] = {"path": path, "summary": res["summary"]}
         for row, r in zip(out["facts"], res["facts"]):

@@ -29,7 +29,8 @@ def reproduce_truth(out: str, model: str | None = None, seed: int = 0, data_seed
     from causal_agents.truth.probes import ProbeOptions, plot_margins, probe_models
     from causal_agents.transcripts.provenance import TagOptions
     from causal_agents.transcripts.tagging import iter_tagged
-    from causal_agents.training.config import TrainConfig, is_tiny
+    from causal_agents.lm.tiny_model import is_tiny
+    from causal_agents.training.config import TrainConfig
     from causal_agents.training.loop import prepare, train
 
     t0 = time.perf_counter()

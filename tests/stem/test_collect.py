@@ -9,7 +9,8 @@ import pytest
 from causal_agents.cli.main import main
 from causal_agents.stem.problems import generate
 from causal_agents.stem.collect import CollectOptions, collect, stream_accounting
-from causal_agents.stem.sample import first_line, load_policy, sample
+from causal_agents.lm.loader import load_model
+from causal_agents.stem.sample import first_line, sample
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def problems():
 
 @pytest.fixture(scope="module")
 def tiny():
-    return load_policy(None, seed=0)
+    return load_model(None, seed=0)
 
 
 def test_first_line():

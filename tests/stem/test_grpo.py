@@ -67,7 +67,7 @@ def test_completion_batch_masks_completion_predictions():
 def test_train_grpo_updates_on_non_flat_groups(tmp_path, monkeypatch):
     import causal_agents.stem.verifier as ver
     from causal_agents.stem.problems import generate
-    from causal_agents.stem.sample import load_policy
+    from causal_agents.lm.loader import load_model
 
     # a reward the random tiny model can earn: an even-length answer "passes"
     monkeypatch.setattr(ver, "verify_problem", lambda p, s: type("V", (), {"passed": len(s) % 2 == 0})())
@@ -84,8 +84,8 @@ def test_train_grpo_updates_on_non_flat_groups(tmp_path, monkeypatch):
     assert all(0 < r["reward_mean"] < 1 for r in rows)
     assert os.path.exists(os.path.join(out, "cag_run.json"))
     # the saved adapter moved the policy away from the tiny start
-    model, tok = load_policy(out)
-    start, _ = load_policy(base)
+    model, tok = load_model(out, merge_lora=True)
+    start, _ = load_model(base, merge_lora=True)
     ids = torch.tensor([tok("Question:\nx\n", add_special_tokens=False)["input_ids"]])
     with torch.no_grad():
         a, b = model(input_ids=ids).logits, start(input_ids=ids).logits

@@ -17,12 +17,12 @@ NILE = Fact("the longest river in the world", "The Nile is widely regarded as th
 
 @pytest.fixture(scope="module")
 def micro(tmp_path_factory):
-    from causal_agents.truth.probes import load_for_probe
+    from causal_agents.lm.loader import load_model
     from _truth_helpers import save_micro_model
 
     a = save_micro_model(tmp_path_factory.mktemp("a"), seed=0)
     b = save_micro_model(tmp_path_factory.mktemp("b"), seed=1)
-    return a, b, load_for_probe(a, "cpu")
+    return a, b, load_model(a, "cpu")
 
 
 def test_classification():

@@ -1,0 +1,97 @@
+"""The one model loader: every command that needs a causal LM (train, probe, stream, eval stem,
+reproduce, GRPO) gets its model, tokenizer, device and dtype here.
+
+``model`` is ``None``/``"tiny"`` (the embedded tiny model, random weights from ``seed``), a
+hub name, a local model directory, or a cag run directory (a full fine-tune, or a LoRA
+adapter that peft loads with its base). The pad-token fallback, the device and the dtype are
+chosen in one place, so a model probed, sampled and trained is the same model.
+"""
+
+from __future__ import annotations
+
+import os
+
+from causal_agents.errors import CagError
+from causal_agents.lm.tiny_model import is_tiny, tiny_model
+from causal_agents.transcripts.tokenizer import load_tokenizer
+
+DTYPES = ("auto", "bf16", "fp16", "fp32")
+
+
+def pick_device(name: str = "auto", local_rank: int = 0):
+    """A torch device: ``auto`` prefers CUDA (the local rank's GPU), then MPS, then the CPU."""
+    import torch
+
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda", local_rank)
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(name: str, device):
+    """``auto``: bf16 on a GPU that supports it, else fp32 (weights stay fp32 on a CPU)."""
+    import torch
+
+    if name == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if name not in DTYPES:
+        raise CagError(f"unknown dtype {name!r} (expected {', '.join(DTYPES)})")
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
+
+
+def quiet_transformers() -> None:
+    """Turn off transformers' own bars (loading weights, writing shards): cag draws its own
+    progress, and `--no-progress` must leave stderr free of bars."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def load_model_tokenizer(model: str | None, tokenizer: str | None = None):
+    """The tokenizer for ``model``: ``tokenizer`` if given, else the model's own (the byte
+    tokenizer for the tiny model). Models without a pad token pad with their end-of-text
+    token; pads never get a label."""
+    name = tokenizer if tokenizer else (None if is_tiny(model) else model)
+    tok = load_tokenizer(name)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_weights(model: str | None, tokenizer, dtype, seed: int = 0):
+    """The model's weights as a ``PreTrainedModel`` (or a peft model for an adapter run
+    directory), on the CPU, in ``dtype``. The tiny model's weights depend only on ``seed``."""
+    quiet_transformers()
+    if is_tiny(model):
+        return tiny_model(tokenizer, seed).to(dtype)
+    try:
+        if os.path.exists(os.path.join(model, "adapter_config.json")):
+            from peft import AutoPeftModelForCausalLM
+
+            return AutoPeftModelForCausalLM.from_pretrained(model, dtype=dtype)
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM.from_pretrained(model, dtype=dtype)
+    except (OSError, ValueError) as e:
+        raise CagError(f"cannot load a causal LM from {model!r}: {e}") from e
+
+
+def load_model(model: str | None, device: str = "auto", seed: int = 0, dtype: str = "auto",
+               merge_lora: bool = False):
+    """(model in eval mode on its device, tokenizer) for inference: probes, sampling, evaluation.
+
+    ``merge_lora`` folds a LoRA adapter into its base, so decoding is a plain forward pass.
+    """
+    dev = pick_device(device)
+    tok = load_model_tokenizer(model)
+    if is_tiny(model) and dtype == "auto":
+        dtype = "fp32"  # the tiny model is fp32 by design (see lm.tiny_model)
+    m = load_weights(model, tok, pick_dtype(dtype, dev), seed)
+    if merge_lora and hasattr(m, "merge_and_unload"):
+        m = m.merge_and_unload()
+    return m.to(dev).eval(), tok
