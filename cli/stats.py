@@ -53,9 +53,11 @@ def _table(report: dict, by: str) -> None:
     t = Table(title=f"{report['transcripts']:,} transcripts, {report['tokens']:,} tokens "
                     f"({report['renderer']} renderer, tokenizer {report['tokenizer']})")
     t.add_column(by, no_wrap=True)
-    for c in ("segments", "tokens", "context", "protocol", "world", "agent", "obs", "do"):
+    from causal_agents.transcripts.spans import CLASS_NAMES
+
+    cols = ("segments", "tokens", *CLASS_NAMES, "obs", "do")
+    for c in cols:
         t.add_column(c, justify="right")
     for k, row in report[f"by_{by}"].items():
-        t.add_row(str(k), *(f"{row[c]:,}" for c in ("segments", "tokens", "context", "protocol", "world",
-                                                    "agent", "obs", "do")))
+        t.add_row(str(k), *(f"{row[c]:,}" for c in cols))
     console().print(t)

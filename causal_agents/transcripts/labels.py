@@ -15,29 +15,21 @@ character the agent wrote is ever supervised under ``do``.
 
 from __future__ import annotations
 
-from enum import IntEnum
 
 import numpy as np
 
 from causal_agents.errors import CagError
-from causal_agents.transcripts.render import AGENT, CONTEXT, PROTOCOL, WORLD, get_renderer
+from causal_agents.transcripts.render import get_renderer
+from causal_agents.transcripts.spans import AGENT, CLASS_NAMES, CONTEXT, PROTOCOL, WORLD, TokenClass  # noqa: F401
 
-IGNORE_INDEX = -100
+IGNORE_INDEX = -100  # the Hugging Face convention: labels aligned with input_ids, -100 = no loss
 MODES = ("obs", "do")
 
-
-class TokenClass(IntEnum):
-    CONTEXT = CONTEXT
-    PROTOCOL = PROTOCOL
-    WORLD = WORLD
-    AGENT = AGENT
-
-
-CLASS_NAMES = ("context", "protocol", "world", "agent")
-# Which classes each mode supervises, indexed by class code.
+# Which classes each mode supervises, indexed by class code: obs everything but context, do
+# only what the world wrote (and the protocol around it).
 SUPERVISED_BY = {
-    "obs": np.array([False, True, True, True]),
-    "do": np.array([False, True, True, False]),
+    "obs": np.array([c != CONTEXT for c in TokenClass]),
+    "do": np.array([c in (PROTOCOL, WORLD) for c in TokenClass]),
 }
 # Straddling tokens: higher wins. context > agent > world > protocol.
 _PRIORITY = np.array([3, 0, 1, 2], dtype=np.int8)

@@ -22,16 +22,8 @@ from __future__ import annotations
 from typing import Callable
 
 from causal_agents.errors import CagError
-
-CONTEXT, PROTOCOL, WORLD, AGENT = 0, 1, 2, 3
-GATE_CLASS = {"context": CONTEXT, "world": WORLD, "agent": AGENT}
-
-Span = tuple  # (start, end, cls, seg, trainable)
-
-
-def display_role(role: str) -> str:
-    """``user`` -> ``User``; roles written with capitals (``Agent``) are kept as written."""
-    return role[:1].upper() + role[1:] if role.islower() else role
+from causal_agents.transcripts.render_stream import render_stream
+from causal_agents.transcripts.spans import CONTEXT, GATE_CLASS, PROTOCOL, Span, display_role
 
 
 def render_plain(segments: list[dict], tokenizer=None) -> tuple[str, list[Span]]:
@@ -106,14 +98,18 @@ def render_chat_template(segments: list[dict], tokenizer) -> tuple[str, list[Spa
     return prev, spans
 
 
-RENDERERS: dict[str, Callable] = {"plain": render_plain, "chat-template": render_chat_template}
+def _render_stream(segments: list[dict], tokenizer=None) -> tuple[str, list[Span]]:
+    return render_stream(segments)
+
+
+# Every renderer takes (segments, tokenizer) and returns (text, spans).
+RENDERERS: dict[str, Callable] = {"plain": render_plain, "chat-template": render_chat_template,
+                                  "stream": _render_stream}
 
 
 def get_renderer(name: str) -> Callable:
-    if name == "stream":
-        from causal_agents.transcripts.render_stream import render_stream
-        return lambda segments, tokenizer=None: render_stream(segments)
+    """The renderer registered as ``name``; an unknown name is an error listing the others."""
     try:
         return RENDERERS[name]
     except KeyError:
-        raise CagError(f"unknown renderer {name!r} (expected one of {', '.join([*RENDERERS, 'stream'])})") from None
+        raise CagError(f"unknown renderer {name!r} (expected one of {', '.join(RENDERERS)})") from None

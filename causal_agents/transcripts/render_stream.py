@@ -7,7 +7,7 @@ seed paper 002, plus character spans.
     Proposed solution:\\n{correction}\\n
 
 A span is ``(start, end, cls, seg_index, trainable)``; spans tile the text exactly, in order.
-``cls``: 0 context, 1 protocol, 2 world, 3 agent.
+``cls`` is a ``TokenClass`` (causal_agents.transcripts.spans).
 
 - The inserted headers (``Question:\\n``, ``Proposed solution:\\n``, ``Verdict: ``) are
   protocol (cls 1) and belong to the segment they introduce. They are NOT trainable by
@@ -28,7 +28,7 @@ streams and the evaluation prompt.
 
 from __future__ import annotations
 
-from causal_agents.transcripts.render import AGENT, CONTEXT, GATE_CLASS, PROTOCOL, WORLD, display_role  # noqa: F401
+from causal_agents.transcripts.spans import AGENT, CONTEXT, GATE_CLASS, PROTOCOL, WORLD, display_role  # noqa: F401
 
 QUESTION_HEADER = "Question:\n"
 SOLUTION_HEADER = "Proposed solution:\n"
