@@ -1,10 +1,39 @@
-"""Options shared by several commands, declared once as Annotated aliases."""
+"""Options shared by several commands, declared once as Annotated aliases, and the one way
+a command reads its defaults from the library's config dataclasses (a default is written
+once, in the library; the CLI and its help read it from there)."""
 
 from __future__ import annotations
 
-from typing import Annotated, List, Optional
+import dataclasses
+from typing import Annotated, Any, List, Optional
 
 import typer
+
+
+def default(config: type, name: str) -> Any:
+    """The default of field ``name`` of the dataclass ``config`` (factories are called)."""
+    for f in dataclasses.fields(config):
+        if f.name == name:
+            if f.default is not dataclasses.MISSING:
+                return f.default
+            if f.default_factory is not dataclasses.MISSING:
+                return f.default_factory()
+            raise KeyError(f"{config.__name__}.{name} has no default")
+    raise KeyError(f"{config.__name__} has no field {name!r}")
+
+
+def seed(help: str):
+    """``--seed``: every command seeds something different, so each says what."""
+    return Annotated[int, typer.Option("--seed", help=help)]
+
+
+def run_dir(help: str):
+    """``--out/-o`` for commands that write a directory."""
+    return Annotated[Optional[str], typer.Option("--out", "-o", help=help)]
+
+
+Device = Annotated[str, typer.Option("--device", help="auto (cuda, then mps, then cpu), or a torch device.")]
+Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")]
 
 Inputs = Annotated[List[str], typer.Argument(
     help="Transcript files: .jsonl, .jsonl.gz, .parquet, a quoted glob ('logs/*.parquet'), or - for stdin.",

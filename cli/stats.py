@@ -8,12 +8,15 @@ import typer
 
 from causal_agents.cli import options as o
 from causal_agents.cli.output import console, emit_json, info
+from causal_agents.transcripts.options import StatsOptions
+
+D = lambda name: o.default(StatsOptions, name)  # noqa: E731 - defaults come from StatsOptions
 
 
-def stats(inputs: o.Inputs, tokenizer: o.Tokenizer = None, renderer: o.Renderer = "plain",
+def stats(inputs: o.Inputs, tokenizer: o.Tokenizer = D("tokenizer"), renderer: o.Renderer = D("renderer"),
           by: Annotated[str, typer.Option("--by", help="Group the table by file, role or gate.")] = "role",
           max_length: Annotated[Optional[int], typer.Option(
-              "--max-length", help="Also report the supervised tokens that truncation to N tokens would lose.")] = None,
+              "--max-length", help="Also report the supervised tokens that truncation to N tokens would lose.")] = D("max_length"),
           format: o.Format = None, self_: o.Selves = [], role_map: o.RoleMap = [], text_role: o.TextRoles = [],
           json: o.Json = False) -> None:
     """Count tokens and what each mask mode supervises, through the same label builder `cag train` uses.
@@ -25,7 +28,7 @@ def stats(inputs: o.Inputs, tokenizer: o.Tokenizer = None, renderer: o.Renderer 
 
     Example: cag tag logs.jsonl | cag stats - --json
     """
-    from causal_agents.transcripts.accounting import GROUPS, StatsOptions, compute_stats, summary_line
+    from causal_agents.transcripts.accounting import GROUPS, compute_stats, summary_line
     from causal_agents.transcripts.tagging import iter_tagged
 
     if by not in GROUPS:

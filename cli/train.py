@@ -8,6 +8,19 @@ import typer
 
 from causal_agents.cli import options as o
 from causal_agents.cli.output import emit_json, info
+from causal_agents.training.config import RECIPES, TrainConfig
+
+D = lambda name: o.default(TrainConfig, name)  # noqa: E731 - every default below comes from TrainConfig
+
+
+def _recipe_help() -> str:
+    def one(name):
+        r = RECIPES[name]
+        sched = "no scheduler" if r["scheduler"] == "constant" else f"{r['warmup']:.0%} warm-up then {r['scheduler']} decay"
+        return (f"{name}: AdamW lr {r['lr']:g}, weight decay {r['weight_decay']:g}, clip {r['grad_clip']:g}, "
+                f"batch {r['batch_size']}, {r['epochs']} epochs, {sched}, dtype {r['dtype']}")
+    return ("Defaults for the knobs below. " + ". ".join(one(n) for n in RECIPES)
+            + ". auto: tiny for the embedded model, paper otherwise.")
 
 
 def parse_modes(mask: str) -> tuple[str, ...]:
@@ -25,42 +38,38 @@ def train(
                                       "from one initialisation on identical batches in identical order.")],
     model: Annotated[Optional[str], typer.Option("--model", help="Hugging Face causal LM: hub name or local path. "
                                                  "Default: the embedded tiny Qwen2-style model (random init, "
-                                                 "byte-level tokenizer) that runs anywhere.")] = None,
-    out: Annotated[Optional[str], typer.Option("--out", "-o", help="Run directory (default: runs/train). With "
-                                               "several masks, one run directory per mask inside it.")] = None,
-    tokenizer: o.Tokenizer = None,
-    renderer: o.Renderer = "plain",
-    recipe: Annotated[str, typer.Option("--recipe", help="Defaults for the knobs below. paper: AdamW lr 2e-5, "
-                                        "clip 1.0, batch 1, 4 epochs, no scheduler, bf16 where supported. tiny: "
-                                        "lr 2e-3, batch 8, 24 epochs, 5% warm-up then linear decay. auto: tiny "
-                                        "for the embedded model, paper otherwise.")] = "auto",
-    lr: Annotated[Optional[float], typer.Option("--lr", help="AdamW learning rate.")] = None,
-    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="AdamW weight decay.")] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Passes over the data.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Transcripts per micro-batch (per device).")] = None,
-    grad_accum: Annotated[Optional[int], typer.Option("--grad-accum", help="Micro-batches per optimizer step.")] = None,
-    grad_clip: Annotated[Optional[float], typer.Option("--grad-clip", help="Clip the global grad norm (0: off).")] = None,
-    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="constant, linear or cosine (after warm-up).")] = None,
-    warmup: Annotated[Optional[float], typer.Option("--warmup", help="Warm-up: a fraction of steps (<1) or a step count.")] = None,
-    dtype: Annotated[Optional[str], typer.Option("--dtype", help="auto (bf16 on GPUs that support it, else fp32), bf16, fp16 or fp32.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seeds the initial weights (tiny model, LoRA) and the batch order.")] = 0,
+                                                 "byte-level tokenizer) that runs anywhere.")] = D("model"),
+    out: o.run_dir("Run directory. With several masks, one run directory per mask inside it.") = "runs/train",
+    tokenizer: o.Tokenizer = D("tokenizer"),
+    renderer: o.Renderer = D("renderer"),
+    recipe: Annotated[str, typer.Option("--recipe", help=_recipe_help())] = D("recipe"),
+    lr: Annotated[Optional[float], typer.Option("--lr", help="AdamW learning rate.")] = D("lr"),
+    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="AdamW weight decay.")] = D("weight_decay"),
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Passes over the data.")] = D("epochs"),
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Transcripts per micro-batch (per device).")] = D("batch_size"),
+    grad_accum: Annotated[Optional[int], typer.Option("--grad-accum", help="Micro-batches per optimizer step.")] = D("grad_accum"),
+    grad_clip: Annotated[Optional[float], typer.Option("--grad-clip", help="Clip the global grad norm (0: off).")] = D("grad_clip"),
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="constant, linear or cosine (after warm-up).")] = D("scheduler"),
+    warmup: Annotated[Optional[float], typer.Option("--warmup", help="Warm-up: a fraction of steps (<1) or a step count.")] = D("warmup"),
+    dtype: Annotated[Optional[str], typer.Option("--dtype", help="auto (bf16 on GPUs that support it, else fp32), bf16, fp16 or fp32.")] = D("dtype"),
+    seed: o.seed("Seeds the initial weights (tiny model, LoRA) and the batch order.") = D("seed"),
     loss_weighting: Annotated[str, typer.Option("--loss-weighting", help="token: mean over the step's supervised "
                                                 "tokens. sequence: each transcript weighs the same. message: each "
                                                 "supervised turn weighs the same (a short verdict is not swamped "
-                                                "by a long tool output).")] = "token",
-    max_length: Annotated[Optional[int], typer.Option("--max-length", help="Truncate transcripts to N tokens (lost supervised tokens are reported).")] = None,
-    lora: Annotated[bool, typer.Option("--lora", help="Train a LoRA adapter (peft) instead of all weights.")] = False,
-    lora_r: Annotated[int, typer.Option("--lora-r", help="LoRA rank.")] = 8,
-    lora_alpha: Annotated[int, typer.Option("--lora-alpha", help="LoRA alpha.")] = 16,
-    lora_targets: Annotated[str, typer.Option("--lora-targets", help="Comma-separated module names to adapt.")] = "q_proj,k_proj,v_proj,o_proj",
-    save_every: Annotated[int, typer.Option("--save-every", help="Checkpoint every N optimizer steps (0: never).")] = 0,
-    max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Stop after N steps, leaving a checkpoint to --resume from.")] = None,
+                                                "by a long tool output).")] = D("loss_weighting"),
+    max_length: Annotated[Optional[int], typer.Option("--max-length", help="Truncate transcripts to N tokens (lost supervised tokens are reported).")] = D("max_length"),
+    lora: Annotated[bool, typer.Option("--lora", help="Train a LoRA adapter (peft) instead of all weights.")] = D("lora"),
+    lora_r: Annotated[int, typer.Option("--lora-r", help="LoRA rank.")] = D("lora_r"),
+    lora_alpha: Annotated[int, typer.Option("--lora-alpha", help="LoRA alpha.")] = D("lora_alpha"),
+    lora_targets: Annotated[str, typer.Option("--lora-targets", help="Comma-separated module names to adapt.")] = ",".join(D("lora_targets")),
+    save_every: Annotated[int, typer.Option("--save-every", help="Checkpoint every N optimizer steps (0: never).")] = D("save_every"),
+    max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Stop after N steps, leaving a checkpoint to --resume from.")] = D("max_steps"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in --out (the result equals an uninterrupted run).")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished run in --out.")] = False,
-    device: Annotated[str, typer.Option("--device", help="auto (cuda, then mps, then cpu), or a torch device.")] = "auto",
-    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch (default: torch's choice).")] = None,
+    device: o.Device = D("device"),
+    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch (default: torch's choice).")] = D("threads"),
     parallel: Annotated[bool, typer.Option("--parallel/--sequential", help="With several masks on a CPU, train them in parallel processes, one thread each (same plan, same result).")] = False,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")] = True,
+    progress: o.Progress = True,
     format: o.Format = None, self_: o.Selves = [], role_map: o.RoleMap = [], text_role: o.TextRoles = [],
     json: o.Json = False,
 ) -> None:
@@ -75,7 +84,6 @@ def train(
     Example: cag train truth.jsonl --mask both --out runs/truth
     """
     from causal_agents.transcripts.tagging import iter_tagged
-    from causal_agents.training.config import TrainConfig
     from causal_agents.training.loop import prepare, train as run_train
 
     cfg = TrainConfig(modes=parse_modes(mask), model=model, tokenizer=tokenizer, renderer=renderer, recipe=recipe,
@@ -89,7 +97,7 @@ def train(
     source = ", ".join(inputs)
     prep = prepare(cfg, records, source)
     info(prep.summary_line())
-    results = run_train(cfg, records, out or "runs/train", source=source, resume=resume, overwrite=overwrite,
+    results = run_train(cfg, records, out, source=source, resume=resume, overwrite=overwrite,
                         progress=progress, prepared=prep, log=info, parallel=parallel)
     if json:
         emit_json({"supervised_tokens": prep.supervised, "tokens": prep.tokens, "runs": results})

@@ -13,16 +13,10 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from causal_agents.transcripts.labels import CLASS_NAMES, MODES, SUPERVISED_BY, encode_batch, evidence
+from causal_agents.transcripts.options import StatsOptions  # noqa: F401  (re-exported: callers build it here)
 
 CHUNK_RECORDS = 512
 GROUPS = ("file", "role", "gate")
-
-
-@dataclass
-class StatsOptions:
-    tokenizer: str | None = None
-    renderer: str = "plain"
-    max_length: int | None = None  # report what truncation to this length would lose
 
 
 @dataclass
