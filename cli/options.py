@@ -66,6 +66,7 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on std
 
 
 def tag_options(selves, role_map, text_roles, fmt):
+    """The TagOptions of the shared tagging flags (--self, --role-map, --text-role, --format)."""
     from causal_agents.transcripts.provenance import TagOptions
 
     return TagOptions.build(selves=selves or (), role_map=role_map or (), text_roles=text_roles or (), format=fmt)

@@ -23,4 +23,5 @@ def console():
 
 
 def info(msg: str) -> None:
+    """A line for people, on stderr."""
     print(msg, file=sys.stderr)

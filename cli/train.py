@@ -24,6 +24,7 @@ def _recipe_help() -> str:
 
 
 def parse_modes(mask: str) -> tuple[str, ...]:
+    """``--mask`` -> the modes to train: obs, do, or both (obs,do) as a pair."""
     if mask in ("both", "obs,do", "do,obs"):
         return ("obs", "do")
     if mask in ("obs", "do"):

@@ -20,6 +20,7 @@ def is_tiny(model: str | None) -> bool:
 
 @dataclass(frozen=True)
 class TinySpec:
+    """The tiny model's shape (each size's reason beside it)."""
     hidden_size: int = 128        # wide enough to memorise 33 facts x 2 claims, cheap on CPU
     num_hidden_layers: int = 4    # 4 layers: enough to route "who is speaking" to the claim
     num_attention_heads: int = 4  # head dim 32
@@ -28,10 +29,12 @@ class TinySpec:
     max_position_embeddings: int = 1024  # dialogues are ~400 bytes; headroom for probes
 
     def as_dict(self) -> dict:
+        """The shape as a plain dict."""
         return asdict(self)
 
 
 def tiny_config(tokenizer, spec: TinySpec = TinySpec()):
+    """A ``Qwen2Config`` of ``spec``'s shape over ``tokenizer``'s vocabulary, embeddings tied."""
     from transformers import Qwen2Config
 
     return Qwen2Config(

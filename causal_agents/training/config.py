@@ -32,6 +32,7 @@ SCHEDULERS = ("constant", "linear", "cosine")
 
 @dataclass
 class TrainConfig:
+    """Everything `cag train` needs to reproduce a run. Knobs left None take the recipe's value in ``resolved()``."""
     modes: tuple = ("obs",)
     model: str | None = None            # None / "tiny": the embedded model
     tokenizer: str | None = None        # None: the model's own (the byte tokenizer for tiny)
@@ -62,6 +63,7 @@ class TrainConfig:
     tag_options: dict = field(default_factory=dict)
 
     def resolved(self) -> "TrainConfig":
+        """A copy with ``auto`` resolved and every recipe knob filled in; unknown names are a CagError."""
         recipe = self.recipe
         if recipe == "auto":
             recipe = "tiny" if is_tiny(self.model) else "paper"
@@ -76,6 +78,7 @@ class TrainConfig:
         return cfg
 
     def as_dict(self) -> dict:
+        """A JSON-ready dict (tuples as lists), as written to cag_config.json."""
         d = asdict(self)
         d["modes"] = list(self.modes)
         d["lora_targets"] = list(self.lora_targets)

@@ -24,6 +24,7 @@ LENGTH_GROUP_WINDOW = 16
 
 @dataclass
 class Example:
+    """One training transcript: ids plus, per mode, labels and loss weights from the label builder."""
     input_ids: np.ndarray           # (T,) int64
     labels: dict                    # mode -> (T,) int64, IGNORE_INDEX where not supervised
     weights: dict                   # mode -> (T,) float32 loss weight per label position
@@ -74,6 +75,7 @@ def supervised_counts(examples: list[Example], modes) -> dict:
 
 
 def check_supervised(counts: dict, source: str) -> None:
+    """Refuse a mode that supervises nothing at all: training on it would be a no-op that looks like success."""
     for m, n in counts.items():
         if n == 0:
             raise InputError(f"no supervised tokens under --mask {m}: nothing to train on "
@@ -152,6 +154,7 @@ class Prepared:
     refused: list = None   # ids of transcripts refused for an empty mask under a trained mode
 
     def summary_line(self) -> str:
+        """One line for stderr: what each mode supervises, what truncation loses, what was refused."""
         parts = [f"{m} supervises {n:,} of {self.tokens:,} positions ({100.0 * n / max(1, self.tokens):.1f}%)"
                  for m, n in self.supervised.items()]
         line = "; ".join(parts)

@@ -56,6 +56,7 @@ def dist_info() -> tuple[int, int, int]:
 
 
 def lr_lambda(scheduler: str, warmup_steps: int, total: int):
+    """The LambdaLR multiplier: linear warm-up, then constant, linear or cosine decay to 0 at ``total``."""
     def f(step: int) -> float:
         if warmup_steps and step < warmup_steps:
             return (step + 1) / warmup_steps

@@ -50,6 +50,7 @@ class MetricsWriter:
         self._flush_every = flush_every
 
     def write(self, row: dict) -> None:
+        """Append one step's metrics."""
         if self._f is None:
             return
         self._f.write(orjson.dumps(row) + b"\n")
@@ -58,10 +59,12 @@ class MetricsWriter:
             self._f.flush()
 
     def flush(self) -> None:
+        """Push buffered lines to the file (before a checkpoint)."""
         if self._f is not None:
             self._f.flush()
 
     def close(self) -> None:
+        """Flush and close the log."""
         if self._f is not None:
             self._f.close()
 

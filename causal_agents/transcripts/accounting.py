@@ -21,6 +21,7 @@ GROUPS = ("file", "role", "gate")
 
 @dataclass
 class Totals:
+    """Counts kept outside DuckDB while records stream: transcripts seen and examples of empty do-masks."""
     transcripts: int = 0
     empty_do: list = field(default_factory=list)  # ids of records whose do-mask has no world token
 
@@ -77,6 +78,7 @@ def chunk_tables(records: list[dict], encs: list, opts: StatsOptions, totals: To
 
 
 def compute_stats(records: Iterable[dict], opts: StatsOptions, tokenizer=None, progress=None) -> dict:
+    """`cag stats`: stream ``records`` through the label builder in chunks and aggregate in DuckDB. Returns the report `cag stats --json` prints (transcripts, tokens, supervised per mode, by_class/gate/role/file, empty_do, straddling_tokens); its counts are exactly what `cag train` supervises with the same options."""
     import duckdb
 
     from causal_agents.transcripts.tokenizer import load_tokenizer

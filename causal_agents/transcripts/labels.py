@@ -42,6 +42,7 @@ def evidence(classes: np.ndarray, trainable: np.ndarray) -> np.ndarray:
 
 
 def check_mode(mode: str) -> str:
+    """``mode`` if it is obs or do, else a CagError."""
     if mode not in MODES:
         raise CagError(f"unknown mask mode {mode!r} (expected obs or do)")
     return mode
@@ -62,6 +63,7 @@ class Encoded:
 
     @property
     def input_ids(self) -> np.ndarray:  # (T,) int64
+        """(T,) int64 token ids."""
         if not isinstance(self._ids, np.ndarray):
             self._ids = np.asarray(self._ids, dtype=np.int64)
         return self._ids
@@ -70,6 +72,7 @@ class Encoded:
         return len(self.classes)
 
     def supervised(self, mode: str) -> np.ndarray:
+        """(T,) bool: positions ``mode`` supervises (its classes, outside weight-0 messages)."""
         return SUPERVISED_BY[check_mode(mode)][self.classes] & self.trainable
 
     def has_evidence(self) -> bool:
@@ -77,6 +80,7 @@ class Encoded:
         return bool(evidence(self.classes, self.trainable).any())
 
     def labels(self, mode: str) -> np.ndarray:
+        """(T,) int64 labels for ``mode``: the token id where supervised, IGNORE_INDEX elsewhere (unshifted)."""
         return np.where(self.supervised(mode), self.input_ids, IGNORE_INDEX)
 
     def truncate(self, max_length: int) -> tuple["Encoded", dict]:
@@ -90,10 +94,12 @@ class Encoded:
 
 
 def encode(record: dict, tokenizer, renderer: str = "plain") -> Encoded:
+    """One record through ``encode_batch``."""
     return encode_batch([record], tokenizer, renderer)[0]
 
 
 def encode_batch(records: list[dict], tokenizer, renderer: str = "plain") -> list[Encoded]:
+    """The label builder: render each tagged record (``renderer``), tokenize all renderings in one batch call without special tokens, and give every token a class from character offsets. Returns one ``Encoded`` per record, in order; `cag stats`, `cag train` and the probes all count and train with exactly these. Needs a fast tokenizer (character offsets); raises CagError otherwise."""
     render = get_renderer(renderer)
     rendered = [render(r["segments"], tokenizer) for r in records]
     backend = getattr(tokenizer, "_tokenizer", None)

@@ -27,6 +27,7 @@ from causal_agents.transcripts.spans import CONTEXT, GATE_CLASS, PROTOCOL, Span,
 
 
 def render_plain(segments: list[dict], tokenizer=None) -> tuple[str, list[Span]]:
+    """The plain renderer: context as ``text`` plus a newline, every other segment as ``Role: text`` plus a newline; returns (text, spans)."""
     parts: list[str] = []
     spans: list[Span] = []
     pos = 0
@@ -68,6 +69,7 @@ def _template_messages(segments: list[dict]) -> list[dict]:
 
 
 def render_chat_template(segments: list[dict], tokenizer) -> tuple[str, list[Span]]:
+    """Render with the tokenizer's own chat template, one message longer each time to find each message's span; a template that is not prefix-stable or rewrites content is a CagError, never a silent misalignment."""
     if not getattr(tokenizer, "chat_template", None):
         raise CagError("the tokenizer has no chat template; use --renderer plain or a chat model's tokenizer")
     msgs = _template_messages(segments)

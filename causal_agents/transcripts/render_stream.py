@@ -41,6 +41,7 @@ _BARE_ROLES = {"system", "context", "developer"}
 
 
 def header_for(role: str) -> str:
+    """The header the stream format writes before a segment of ``role`` (see the module docstring)."""
     r = role.lower()
     if r in _QUESTION_ROLES:
         return QUESTION_HEADER
