@@ -1,6 +1,6 @@
 """`cag train` configuration: one dataclass, two recipes.
 
-``paper``: the published recipe for a pretrained model (seeds/001 section 5.2): AdamW lr 2e-5,
+``paper``: the published recipe for a pretrained model ("Causal interactive LLM agents that tell the truth", de Freitas and Ortega 2026, sec. 5.2): AdamW lr 2e-5,
 default weight decay, grad clip 1.0, batch 1, 4 epochs, no scheduler, bf16 where supported.
 ``tiny``: the embedded random-init byte-level model learns from scratch, which needs a
 large learning rate, warm-up and decay, batches of 8 and more passes.

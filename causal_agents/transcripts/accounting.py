@@ -148,7 +148,7 @@ def _report(con, totals: Totals, tok, opts: StatsOptions) -> dict:
 
 
 def summary_line(report: dict) -> str:
-    """The seed paper's style: 'obs supervises 51,121 of 81,131 positions (63.0%); do ...'."""
+    """The style of "Continual, interactive, causal agents" (de Freitas and Ortega, 2026): 'obs supervises 51,121 of 81,131 positions (63.0%); do ...'."""
     n, s = report["tokens"], report["supervised"]
     pct = (lambda k: 100.0 * s[k] / n if n else 0.0)
     return (f"obs supervises {s['obs']:,} of {n:,} positions ({pct('obs'):.1f}%); "

@@ -1,5 +1,5 @@
 """The ``stream`` renderer: tagged segments -> text in the verifier-loop prompt format of
-seed paper 002, plus character spans.
+"Continual, interactive, causal agents" (de Freitas and Ortega, 2026), plus character spans.
 
     Question:\\n{question}\\n
     Proposed solution:\\n{attempt}\\n
