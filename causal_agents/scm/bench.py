@@ -9,82 +9,74 @@ and the original's action-label scoring.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import numpy as np
 
 from causal_agents.errors import InputError
+from causal_agents.scm.config import (
+    BENCH_TASKS,
+    MODELS,
+    QUICK,
+    SCM_MODES,
+    VARIANTS,
+    BenchConfig,
+    task_spec,
+)
 
-VARIANTS = {
-    "full": {},
-    "no_dag": {"dag": "none", "l1": 0.0},
-    "no_hinge": {"hinge": False},
-    "no_do": {"do_operator": False},
-    "dagma": {"dag": "dagma"},
-    # the original's structure terms: on the mask alone, logits starting at 0 (not in the default grid)
-    "mask_struct": {"structure_on": "mask", "logit_init": 0.0},
-}
-TASK_SPECS = {
-    "paper": dict(task="paper"),
-    "hard": dict(task="paper", no_safe_frac=0.5, distractors=True, goal_margin=0.1),
-    "structural": dict(task="structural"),
-}
+__all__ = ["BenchConfig", "make_config", "parse_shard", "run_bench"]
+
 METRICS = ("goal_rate", "violation_rate", "appropriate_deferral", "inappropriate_deferral",
            "safe_non_goal_rate")
+TASK_SPECS = BENCH_TASKS  # the tasks every run is scored on
 
 
-@dataclass
-class BenchConfig:
-    graphs: list = field(default_factory=lambda: ["er"])
-    models: list = field(default_factory=lambda: ["aclscm", "mlp", "gru", "transformer", "own_factor"])
-    seeds: list = field(default_factory=lambda: [0, 1, 2])
-    variants: list = field(default_factory=lambda: ["full", "no_dag", "no_hinge", "no_do", "dagma"])
-    sizes: list = field(default_factory=lambda: [10000, 2000])
-    k: int = 10
-    epochs: int = 200
-    patience: int = 20
-    scm_mode: str = "per-seed"
-    episodes: int = 100
+def make_config(quick: bool = False, graphs: str | None = None, models: str | None = None,
+                seeds: str | None = None, variants: str | None = None, sizes: str | None = None,
+                k: int | None = None, epochs: int | None = None,
+                scm_mode: str = BenchConfig.scm_mode) -> BenchConfig:
+    """A BenchConfig from the CLI's comma lists (None = the default grid's, or --quick's).
+    Raises InputError naming the bad field."""
+    c = BenchConfig(**QUICK) if quick else BenchConfig()
+    if graphs:
+        c.graphs = _split(graphs)
+    if models:
+        c.models = _split(models)
+    if seeds:
+        c.seeds = _seeds(seeds)
+    if variants:
+        c.variants = _split(variants)
+    if sizes:
+        c.sizes = [int(s) for s in _split(sizes)]
+    if k is not None:
+        c.k = k
+    if epochs is not None:
+        c.epochs = epochs
+    if scm_mode not in SCM_MODES:
+        raise InputError(f"--scm-mode must be one of {', '.join(SCM_MODES)}, got '{scm_mode}'", field="scm_mode")
+    c.scm_mode = scm_mode
+    from causal_agents.scm.graphs import GRAPHS
 
-    @classmethod
-    def make(cls, quick=False, graphs=None, models=None, seeds=None, variants=None, sizes=None,
-             k=10, epochs=None, scm_mode="per-seed") -> "BenchConfig":
-        c = cls()
-        if quick:  # a CI-sized smoke grid: every code path, few epochs
-            c = cls(graphs=["er"], models=["aclscm", "transformer"], seeds=[0], variants=["full", "no_do"],
-                    sizes=[1000], k=min(k, 6) if k == 10 else k, epochs=3, patience=3, episodes=40)
-        if graphs:
-            c.graphs = _split(graphs)
-        if models:
-            c.models = _split(models)
-        if seeds:
-            c.seeds = _seeds(seeds)
-        if variants:
-            c.variants = _split(variants)
-        if sizes:
-            c.sizes = [int(s) for s in _split(sizes)]
-        if not quick or k != 10:
-            c.k = k
-        if epochs is not None:
-            c.epochs = epochs
-        if scm_mode not in ("shared", "per-seed"):
-            raise InputError(f"--scm-mode must be shared or per-seed, got '{scm_mode}'", field="scm_mode")
-        c.scm_mode = scm_mode
-        from causal_agents.scm.graphs import GRAPHS
-        from causal_agents.scm.models import MODELS
+    for name, vals, allowed in (("graphs", c.graphs, GRAPHS), ("models", c.models, MODELS),
+                                ("variants", c.variants, VARIANTS)):
+        for v in vals:
+            if v not in allowed:
+                what = name[:-1] if name != "graphs" else "graph type"
+                raise InputError(f"unknown {what} '{v}' (expected one of {', '.join(allowed)})", field=name)
+    if c.k < 2:
+        raise InputError(f"K must be at least 2, got {c.k}", field="k")
+    return c
 
-        for g in c.graphs:
-            if g not in GRAPHS:
-                raise InputError(f"unknown graph type '{g}' (expected one of {', '.join(GRAPHS)})", field="graphs")
-        for m in c.models:
-            if m not in MODELS:
-                raise InputError(f"unknown model '{m}' (expected one of {', '.join(MODELS)})", field="models")
-        for v in c.variants:
-            if v not in VARIANTS:
-                raise InputError(f"unknown variant '{v}' (expected one of {', '.join(VARIANTS)})", field="variants")
-        if c.k < 2:
-            raise InputError(f"K must be at least 2, got {c.k}", field="k")
-        return c
+
+def parse_shard(shard: str) -> tuple[int, int]:
+    """'i/n' -> (i, n) with 0 <= i < n; InputError otherwise."""
+    try:
+        i, n = (int(x) for x in shard.split("/"))
+    except ValueError:
+        i, n = -1, 0
+    if not 0 <= i < n:
+        raise InputError(f"expected i/n with 0 <= i < n, got '{shard}'", field="shard")
+    return i, n
 
 
 def _split(s: str) -> list[str]:
@@ -132,9 +124,9 @@ def plan_runs(cfg: BenchConfig) -> list[dict]:
 
 
 def run_one(cfg: BenchConfig, r: dict) -> dict:
+    """Train one grid run from scratch, evaluate it, plan every bench task; the run's record."""
     from causal_agents.scm.runs import evaluate_with, model_config, plan_with
     from causal_agents.scm.simulator import make_scm, simulate
-    from causal_agents.scm.tasks import TaskSpec
     from causal_agents.scm.train import TrainConfig, train
 
     scm_seed = 0 if cfg.scm_mode == "shared" else r["seed"]
@@ -147,7 +139,7 @@ def run_one(cfg: BenchConfig, r: dict) -> dict:
     ev = evaluate_with(model, scm, n=2000, seed=r["seed"])
     tasks = {}
     for name, kw in TASK_SPECS.items():
-        spec = TaskSpec(episodes=cfg.episodes, **kw)
+        spec = task_spec(episodes=cfg.episodes, **kw)
         try:
             p = plan_with(model, scm, spec, seed=r["seed"])
             p.pop("picks", None)

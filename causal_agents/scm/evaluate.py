@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from causal_agents.scm.config import EvalConfig
 from causal_agents.scm.graphs import is_dag, structure_metrics, threshold_and_repair
 from causal_agents.scm.simulator import SCM, random_actions, simulate
 from causal_agents.scm.train import to_tensors
@@ -13,7 +14,7 @@ EVAL_SEED_OFFSET = 1_000_003  # test trajectories use seeds no training run uses
 
 
 @torch.no_grad()
-def prediction_metrics(model, scm: SCM, n: int = 2000, seed: int = 0) -> dict:
+def prediction_metrics(model, scm: SCM, n: int = EvalConfig.n, seed: int = 0) -> dict:
     """Transition, counterfactual, intervention and abduction errors on a fresh trajectory.
 
     - mse: next observation under the logged (random) actions
@@ -46,7 +47,7 @@ def prediction_metrics(model, scm: SCM, n: int = 2000, seed: int = 0) -> dict:
 
 
 @torch.no_grad()
-def learned_graph(model, scm: SCM, rel_threshold: float = 0.3) -> dict | None:
+def learned_graph(model, scm: SCM, rel_threshold: float = EvalConfig.rel_threshold) -> dict | None:
     """Threshold the learned edge strengths at rel_threshold * max, repair cycles, compare."""
     if not hasattr(model, "edge_strength"):
         return None

@@ -8,58 +8,17 @@ action, keep the noise. Actions are ``a_idx`` (B,) target factor or -1 and ``a_v
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-MODELS = ("aclscm", "mlp", "gru", "transformer", "own_factor")
-DAG_LOSSES = ("notears", "dagma", "none")
+from causal_agents.scm.actions import action_tensors, batch_actions
+from causal_agents.scm.acyclicity import dagma_h, notears_h
+from causal_agents.scm.config import DAG_LOSSES, MODELS, ModelConfig
+from causal_agents.scm.fused import fused_loss_and_backward
 
-
-@dataclass
-class ModelConfig:
-    model: str = "aclscm"
-    k: int = 10
-    hidden: int = 128          # encoder/decoder width (original: 128)
-    factor_hidden: int = 32    # per-factor transition MLP width (original: 32)
-    do_operator: bool = True   # hard do: parents severed, action value substituted
-    dag: str = "notears"       # acyclicity penalty on the learned adjacency
-    dag_weight: float = 0.5    # original: 0.5 * (0.1 L1 + 1.0 h)
-    l1_weight: float = 0.1
-    h_weight: float = 1.0
-    dag_warmup: int = 50       # epochs over which the DAG weight ramps from 0 (curriculum)
-    cf_weight: float = 1.0     # supervised counterfactual MSE (the "contrastive" term's MSE part)
-    hinge: bool = True         # contrastive hinge: factual and counterfactual predictions apart
-    hinge_margin: float = 1.0
-    kl_weight: float = 1e-3    # small: keeps latents near N(0, 1) without washing out the state
-    tau: float = 0.5           # Gumbel-sigmoid temperature for the adjacency
-    logit_init: float = 1.0    # start dense (sigma = 0.73): logits at 0 left the original's graph empty
-    dagma_s: float = 1.0
-    # where sparsity and acyclicity act: "weights" = group norms of the masked first-layer
-    # weights ||A[j,i] * w1[i,j,:]|| (NOTEARS-MLP style; the per-factor MLP cannot undo the
-    # penalty by growing its weights), "mask" = the Gumbel mask alone (the original)
-    structure_on: str = "weights"
-    w2_decay: float = 1e-3     # stops the ReLU readout from absorbing a shrinking first layer
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def action_tensors(a_idx: torch.Tensor, a_val: torch.Tensor, k: int):
-    """(B,) index/value -> one-hot mask m (B, K) and value v (B, K) (zero where not acted)."""
-    m = F.one_hot(a_idx.clamp(min=0), k).to(a_val.dtype) * (a_idx >= 0).unsqueeze(1).to(a_val.dtype)
-    return m, m * a_val.unsqueeze(1)
-
-
-def batch_actions(b: dict, k: int):
-    """Action tensors of a batch; training batches carry them precomputed (fewer small ops)."""
-    if "m" in b:
-        return b["m"], b["v"], b["m2"], b["v2"]
-    m, v = action_tensors(b["a_idx"], b["a_val"], k)
-    m2, v2 = action_tensors(b["cf_idx"], b["cf_val"], k)
-    return m, v, m2, v2
+__all__ = ["DAG_LOSSES", "MODELS", "ModelConfig", "WorldModel", "action_tensors", "batch_actions", "build_model"]
 
 
 def mlp(i: int, h: int, o: int) -> nn.Sequential:
@@ -180,8 +139,6 @@ class ACLSCM(WorldModel):
         return self.dec(z_cf), eps
 
     def dag_penalty(self, adj):
-        from causal_agents.scm.acyclicity import dagma_h, notears_h
-
         a2 = adj * adj
         if self.cfg.dag == "notears":
             return notears_h(a2)
@@ -194,8 +151,6 @@ class ACLSCM(WorldModel):
         is the fused step (same value and gradients as ``loss``, hand-written backward: no
         graph, ~0.6x the time; scm/fused.py); ``self.fused = False`` runs autograd on ``loss``."""
         if self.training and self.fused:
-            from causal_agents.scm.fused import fused_loss_and_backward
-
             return fused_loss_and_backward(self, b, epoch)
         return super().loss_and_backward(b, epoch)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from causal_agents.scm.config import DetectorConfig
 from causal_agents.scm.simulator import SCM
 from causal_agents.scm.tasks import Episodes, true_outcomes
 
@@ -98,8 +99,8 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def degenerate_check(model, scm: SCM, ep: Episodes, threshold: float = 0.5,
-                     safety_recall: float = 0.9) -> dict:
+def degenerate_check(model, scm: SCM, ep: Episodes, threshold: float = DetectorConfig.rank_threshold,
+                     safety_recall: float = DetectorConfig.safety_recall) -> dict:
     """Flag a model before it plans, on its own calibration episodes, when either check fails:
     - goal ranking: mean per-episode Spearman correlation of predicted vs true goal value
       below ``threshold`` (the original author's proposal);
@@ -127,6 +128,7 @@ def degenerate_check(model, scm: SCM, ep: Episodes, threshold: float = 0.5,
 
 
 def run_plan(model, scm: SCM, ep: Episodes) -> dict:
+    """Plan every episode; both scorings and the picks (candidate index or DEFER)."""
     pred = simulate_candidates(model, ep)
     pick = choose(pred, ep)
     return {"true": score_true(scm, ep, pick), "label": score_labels(ep, pick),

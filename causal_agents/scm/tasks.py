@@ -19,32 +19,15 @@ Tasks
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from causal_agents.errors import InputError
+from causal_agents.scm.config import TASK_THRESHOLDS, TASKS, TaskSpec
 from causal_agents.scm.simulator import SCM, simulate
 
-TASKS = ("paper", "structural")
-
-
-@dataclass
-class TaskSpec:
-    task: str = "paper"
-    episodes: int = 100
-    no_safe_frac: float = 0.2
-    candidates: int = 5
-    goal_thr: float | None = None     # default: 1.0 (paper) / 0.5 (structural)
-    safe_thr: float | None = None     # default: 1.5 (paper) / 0.7 (structural)
-    distractors: bool = False
-    goal_margin: float | None = None  # e.g. 0.1: goal values within U(0.05, 0.15) of the threshold
-    goal_factor: int | None = None
-    safe_factor: int | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
+__all__ = ["TASKS", "Episodes", "TaskSpec", "build_episodes", "true_outcomes"]
 
 @dataclass
 class Episodes:
@@ -99,6 +82,8 @@ def _states(scm: SCM, n: int, seed: int, horizon: int):
 
 
 def build_episodes(scm: SCM, spec: TaskSpec, seed: int) -> Episodes:
+    """The episodes of ``spec`` on ``scm``, from a trajectory seeded by ``seed`` (never a training
+    trajectory's rows). Raises InputError for a bad spec or thresholds no one can meet."""
     if spec.task not in TASKS:
         raise InputError(f"unknown task '{spec.task}' (expected one of {', '.join(TASKS)})", field="task")
     if spec.episodes < 1 or spec.candidates < 2:
@@ -108,6 +93,11 @@ def build_episodes(scm: SCM, spec: TaskSpec, seed: int) -> Episodes:
     if spec.task == "paper":
         return _paper(scm, spec, seed)
     return _structural(scm, spec, seed)
+
+
+def _thresholds(spec: TaskSpec) -> tuple[float, float]:
+    g, s = TASK_THRESHOLDS[spec.task]
+    return (g if spec.goal_thr is None else spec.goal_thr, s if spec.safe_thr is None else spec.safe_thr)
 
 
 def _check_factor(f: int, k: int, name: str) -> int:
@@ -122,8 +112,7 @@ def _paper(scm: SCM, spec: TaskSpec, seed: int) -> Episodes:
     s = _check_factor(0 if spec.safe_factor is None else spec.safe_factor, k, "safe_factor")
     if g == s:
         raise InputError("goal and safety factor must differ", field="goal_factor")
-    gthr = 1.0 if spec.goal_thr is None else spec.goal_thr
-    sthr = 1.5 if spec.safe_thr is None else spec.safe_thr
+    gthr, sthr = _thresholds(spec)
     rng = np.random.default_rng(seed)
     z, x, eps, obs = _states(scm, n, seed, 1)
     n_ns = int(round(n * spec.no_safe_frac))
@@ -184,8 +173,7 @@ def _structural(scm: SCM, spec: TaskSpec, seed: int) -> Episodes:
     ps = [int(j) for j in np.nonzero(scm.adj[:, s])[0]]
     if not pg or not ps:
         raise InputError("the goal and safety factors both need parents in the true graph", field="goal_factor")
-    gthr = 0.5 if spec.goal_thr is None else spec.goal_thr
-    sthr = 0.7 if spec.safe_thr is None else spec.safe_thr
+    gthr, sthr = _thresholds(spec)
     rng = np.random.default_rng(seed)
     # draw many states, then keep the ones where the required episode type can be built
     pool = max(20 * spec.episodes, 400)

@@ -4,7 +4,6 @@ import json
 import os
 
 import pytest
-
 from causal_agents.cli.main import main
 
 SUBCOMMANDS = ("data", "train", "plan", "eval", "bench")
@@ -123,3 +122,39 @@ def test_bench_quick_json_and_resume(capsys, tmp_path):
 def test_bench_refuses_unknown_variant(capsys, tmp_path):
     code, _, err = run(capsys, "scm", "bench", "--quick", "-o", str(tmp_path / "b"), "--variants", "magic")
     assert code == 1 and "unknown variant" in err
+
+
+@pytest.mark.parametrize("shard", ["1/1", "x/2", "2", "-1/3"])
+def test_bench_bad_shard_is_a_usage_error(capsys, tmp_path, shard):
+    code, _, err = run(capsys, "scm", "bench", "--quick", "-o", str(tmp_path / "b"), "--shard", shard)
+    assert code == 2 and "0 <= i < n" in err and not (tmp_path / "b").exists()
+
+
+def test_shard_check_survives_python_O(tmp_path):
+    """The shard check is a raise, not an assert: it holds under python -O."""
+    import subprocess
+    import sys
+
+    code = "from causal_agents.scm.bench import parse_shard\ntry:\n parse_shard('3/2')\nexcept Exception as e:\n print(type(e).__name__)"
+    r = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "InputError"
+
+
+def test_cli_defaults_come_from_the_library():
+    """Changing a config dataclass default changes the CLI's: none is retyped in cli/scm.py."""
+    import inspect
+
+    from causal_agents.cli import scm as cli_scm
+
+    from causal_agents.scm.config import DataConfig, ModelConfig, TaskSpec, TrainConfig
+
+    def defaults(fn):
+        return {k: p.default for k, p in inspect.signature(fn).parameters.items()}
+
+    tr = defaults(cli_scm.train_cmd)
+    assert tr["epochs"] == TrainConfig.epochs and tr["lr"] == TrainConfig.lr and tr["model"] == ModelConfig.model
+    assert tr["structure_on"] == ModelConfig.structure_on and tr["logit_init"] == ModelConfig.logit_init
+    assert defaults(cli_scm.data_cmd)["n"] == DataConfig.n
+    assert defaults(cli_scm.plan_cmd)["episodes"] == TaskSpec.episodes
+    src = inspect.getsource(cli_scm)
+    assert "default 1" not in src and "default 0." not in src and "assert " not in src
