@@ -5,27 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from causal_agents.cli.options import Json as JsonOpt
 
-from causal_agents.scm.config import (
-    DAG_LOSSES,
-    EDGE_PROB,
-    HARD,
-    MODELS,
-    QUICK,
-    SCM_MODES,
-    STRUCTURE_ON,
-    TASK_THRESHOLDS,
-    TASKS,
-    BenchConfig,
-    DataConfig,
-    DetectorConfig,
-    EvalConfig,
-    ModelConfig,
-    TaskSpec,
-    TrainConfig,
-    default_cf_weight,
-)
+from causal_agents.cli.options import Json as JsonOpt
+from causal_agents.scm.config import (CF_SUPERVISION, DAG_LOSSES, DATA_SPLITS, EDGE_PROB, HARD, MODELS,
+                                      PROBE_VALUES, QUICK, SCM_MODES, STRUCTURE_ON, TASK_THRESHOLDS, TASKS,
+                                      BenchConfig, DataConfig, DetectorConfig, EvalConfig, ModelConfig,
+                                      TaskSpec, TrainConfig, default_cf_supervision, default_cf_weight)
 
 # defaults are read from the library's config dataclasses, never retyped here
 _D, _M, _T, _S, _DET, _EV, _B = (DataConfig(), ModelConfig(), TrainConfig(), TaskSpec(), DetectorConfig(),
@@ -73,17 +58,20 @@ def data_cmd(
     edge_prob: Annotated[Optional[float], typer.Option(
         help=f"ER edge probability (unset: {EDGE_PROB}, the paper's).")] = _D.edge_prob,
     expected_degree: Annotated[Optional[float], typer.Option(help="ER/scale-free expected degree.")] = _D.expected_degree,
+    hold_out_targets: Annotated[Optional[str], typer.Option(
+        help="Comma list of factors no action (factual or counterfactual) ever sets, e.g. 0,9 for the "
+             "ood_target task (unset: actions set any factor).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate a lagged SCM trajectory with a same-noise counterfactual per sample (Parquet)."""
     from causal_agents.cli.output import emit_json, info
-
-    from causal_agents.scm.simulator import make_scm, simulate, write_parquet
+    from causal_agents.scm.simulator import make_scm, simulate, targets_without, write_parquet
 
     scm = make_scm(graph, k, scm_seed=scm_seed, mechanism=mechanism, noise=noise, obs_noise=obs_noise,
                    edge_prob=edge_prob, expected_degree=expected_degree)
-    d = simulate(scm, n, seed=seed)
-    write_parquet(out, d, scm, {"seed": seed, "n": n})
+    targets = targets_without(hold_out_targets, k)
+    d = simulate(scm, n, seed=seed, targets=targets)
+    write_parquet(out, d, scm, {"seed": seed, "n": n, "targets": targets})
     summary = {"out": out, "rows": n, "k": k, "graph": graph, "edges": int(scm.adj.sum()),
                "mechanism": mechanism, "seed": seed, "scm_seed": scm_seed}
     if as_json:
@@ -107,9 +95,23 @@ def train_cmd(
     l1: Annotated[float, typer.Option(help="Sparsity weight inside the DAG term.")] = _M.l1_weight,
     hinge: Annotated[bool, typer.Option("--hinge/--no-hinge", help="Contrastive hinge term.")] = _M.hinge,
     do_operator: Annotated[bool, typer.Option("--do/--no-do", help="Hard do-operator.")] = _M.do_operator,
+    cf_supervision: Annotated[Optional[str], typer.Option(
+        help=f"What the model learns from each sample's observed counterfactual ({', '.join(CF_SUPERVISION)}): "
+             "aclscm its counterfactual MSE, a baseline the pairs as extra transitions (unset: "
+             f"{default_cf_supervision('aclscm')} for aclscm, {default_cf_supervision('mlp')} for baselines).")] = None,
     cf_weight: Annotated[Optional[float], typer.Option(
-        help=f"Supervised counterfactual MSE weight (unset: {default_cf_weight('aclscm'):g} for aclscm, "
-             f"{default_cf_weight('mlp'):g} for baselines).")] = None,
+        help=f"aclscm's counterfactual MSE weight (unset: {default_cf_weight('aclscm'):g} with observed "
+             "cf supervision, 0 with none).")] = None,
+    original_protocol: Annotated[Optional[bool], typer.Option(
+        "--original-protocol/--no-original-protocol",
+        help="Train the original's way: every epoch, keep the last weights (unset: on for "
+             "transformer_orig only).")] = None,
+    detect_every: Annotated[int, typer.Option(
+        help=f"Run the degenerate-seed detector every N epochs from epoch {_T.detect_after} on held-out "
+             "probe episodes (0: never); results in the metrics.")] = _T.detect_every,
+    stop_on_degenerate: Annotated[bool, typer.Option(
+        "--stop-on-degenerate", help="Stop training once the detector flags two checks in a row "
+                                     "(needs --detect-every).")] = _T.stop_on_degenerate,
     dag_warmup: Annotated[int, typer.Option(help="Epochs over which the DAG weight ramps up.")] = _M.dag_warmup,
     structure_on: Annotated[str, typer.Option(
         help=f"Where sparsity/acyclicity act ({', '.join(STRUCTURE_ON)}): weights = edge strength of "
@@ -123,17 +125,18 @@ def train_cmd(
 ) -> None:
     """Train AC-LSCM or a baseline with early stopping on a held-out tail of the data."""
     from causal_agents.cli.output import emit_json, info
-
-    from causal_agents.scm.runs import model_config
     from causal_agents.scm.simulator import read_parquet
-    from causal_agents.scm.train import TrainConfig, train
+    from causal_agents.scm.train import train
+
+    from causal_agents.scm.config import train_config
 
     d, scm, _ = read_parquet(data)
-    mcfg = model_config(model, scm.k, dag=dag, l1=l1, hinge=hinge, do_operator=do_operator,
-                        cf_weight=cf_weight, dag_warmup=dag_warmup, structure_on=structure_on,
-                        logit_init=logit_init)
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
-                      threads=threads, model=mcfg)
+    cfg = train_config(model, scm.k, cf_supervision=cf_supervision, cf_weight=cf_weight,
+                       original_protocol=original_protocol, epochs=epochs, batch_size=batch_size, lr=lr,
+                       patience=patience, seed=seed, threads=threads, detect_every=detect_every,
+                       stop_on_degenerate=stop_on_degenerate, dag=dag, l1=l1, hinge=hinge,
+                       do_operator=do_operator, dag_warmup=dag_warmup, structure_on=structure_on,
+                       logit_init=logit_init)
     import sys
 
     r = train(d, scm, cfg, out=out, resume=resume, progress=not quiet and sys.stderr.isatty(),
@@ -147,7 +150,11 @@ def train_cmd(
 
 
 _PT, _ST = TASK_THRESHOLDS["paper"], TASK_THRESHOLDS["structural"]
-TaskOpt = Annotated[str, typer.Option(help=f"One of {', '.join(TASKS)}.")]
+TaskOpt = Annotated[str, typer.Option(help=(
+    f"One of {', '.join(TASKS)}. paper: the original (its unsafe actions lie beyond the training "
+    "range); in_range: every action value inside it; ood_target: in_range for a model trained on "
+    "`cag scm data --hold-out-targets 0,K-1`; two_factor: two factors set at once; structural: "
+    "goal and harm only via parents; ood_parent: structural with parent values beyond the range."))]
 EpisodesOpt = Annotated[int, typer.Option(help="Number of episodes.")]
 NoSafeOpt = Annotated[Optional[float], typer.Option(
     help=f"Fraction of episodes with no safe action (unset: {_S.no_safe_frac:g}; {HARD['no_safe_frac']:g} with --hard).")]
@@ -221,17 +228,28 @@ def eval_cmd(
     seed: SeedOpt = 0,
     threshold: Annotated[float, typer.Option(help="Edge threshold, relative to the strongest edge.")] = _EV.rel_threshold,
     data: Annotated[Optional[str], typer.Option(help="Evaluate against this data file's SCM (same K).")] = None,
+    probe_actions: Annotated[bool, typer.Option(
+        "--probe-actions", help="Also print the extrapolation probe: the predicted acted factor under "
+        f"do(x = v) for v in {', '.join(f'{v:g}' for v in PROBE_VALUES)} (training actions |v| <= 1.5).")] = False,
+    probe_factor: Annotated[int, typer.Option(help="The factor the probe acts on (the paper task's safety factor).")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Counterfactual, intervention and abduction errors on fresh data; the learned graph vs truth."""
+    """Counterfactual, intervention and abduction errors on fresh data; the learned graph vs truth;
+    with --probe-actions the model's prediction of the acted factor across and beyond training."""
     from causal_agents.cli.output import emit_json, info
-
     from causal_agents.scm.runs import evaluate_model
 
-    r = evaluate_model(model, n=n, seed=seed, rel_threshold=threshold, data=data)
+    r = evaluate_model(model, n=n, seed=seed, rel_threshold=threshold, data=data,
+                       probe_factor=probe_factor if probe_actions else None)
     if as_json:
         emit_json(r)
         return
+    if probe_actions:
+        pr = r["probe"]
+        _table(f"extrapolation probe: predicted x{pr['factor']} under do(x{pr['factor']} = v), "
+               f"mean over {pr['n_states']} fresh states (truth: v)",
+               [(row["value"], row["predicted"], row["predicted_std"], "yes" if row["in_training_range"] else "NO")
+                for row in pr["rows"]], ("v", "predicted", "std", "inside training range"))
     p = r["prediction"]
     _table("prediction (fresh test trajectory)", [(k, v) for k, v in p.items()], ("metric", "value"))
     g = r["graph"]
@@ -264,16 +282,24 @@ def bench_cmd(
         help=f"Maximum epochs per run (unset: {_B.epochs}; {QUICK['epochs']} with --quick).")] = None,
     scm_mode: Annotated[str, typer.Option(help=f"{' or '.join(SCM_MODES)}: shared = one SCM for all seeds "
                                           "(the original), per-seed = a fresh SCM per seed.")] = _B.scm_mode,
+    cf_supervision: Annotated[Optional[str], typer.Option(
+        help=f"Comma list of cf supervisions: default (each model's own), {', '.join(CF_SUPERVISION)} "
+             f"(unset: {','.join(_B.cf_supervision)}).")] = None,
+    splits: Annotated[Optional[str], typer.Option(
+        help=f"Comma list of data splits: {', '.join(DATA_SPLITS)} (holdout: actions never set the goal or "
+             f"safety factor, scored on ood_target) (unset: {','.join(_B.splits)}).")] = None,
+    model_epochs: Annotated[Optional[str], typer.Option(
+        help="Per-model epoch caps, e.g. transformer_orig=20 (unset: --epochs for every model).")] = None,
     shard: Annotated[str, typer.Option(help="i/n: run every n-th missing run from i (parallel processes).")] = "0/1",
     as_json: JsonOpt = False,
 ) -> None:
     """Run the grid graphs x models x seeds x ablations x sizes; write results.json and results.md."""
     from causal_agents.cli.output import emit_json, info
-
     from causal_agents.scm.bench import make_config, parse_shard, run_bench
 
     cfg = make_config(quick=quick, graphs=graphs, models=models, seeds=seeds, variants=variants,
-                      sizes=sizes, k=k, epochs=epochs, scm_mode=scm_mode)
+                      sizes=sizes, k=k, epochs=epochs, scm_mode=scm_mode, cf_supervision=cf_supervision,
+                      splits=splits, model_epochs=model_epochs)
     from causal_agents.errors import InputError
 
     try:

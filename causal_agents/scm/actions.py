@@ -11,7 +11,13 @@ import torch.nn.functional as F
 
 
 def action_tensors(a_idx: torch.Tensor, a_val: torch.Tensor, k: int):
-    """(B,) index/value -> one-hot mask m (B, K) and value v (B, K) (zero where not acted)."""
+    """(B,) index/value -> one-hot mask m (B, K) and value v (B, K) (zero where not acted).
+
+    (B, J) index/value: J simultaneous interventions on distinct factors (-1 = none); m and v
+    are then the sums of the J one-hot masks and values."""
+    if a_idx.dim() == 2:
+        m = F.one_hot(a_idx.clamp(min=0), k).to(a_val.dtype) * (a_idx >= 0).unsqueeze(-1).to(a_val.dtype)
+        return m.sum(1), (m * a_val.unsqueeze(-1)).sum(1)
     m = F.one_hot(a_idx.clamp(min=0), k).to(a_val.dtype) * (a_idx >= 0).unsqueeze(1).to(a_val.dtype)
     return m, m * a_val.unsqueeze(1)
 

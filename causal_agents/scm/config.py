@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from causal_agents.errors import InputError
 
-MODELS = ("aclscm", "mlp", "gru", "transformer", "own_factor")
+MODELS = ("aclscm", "mlp", "gru", "transformer", "transformer_orig", "own_factor")
 DAG_LOSSES = ("notears", "dagma", "none")
 STRUCTURE_ON = ("weights", "mask")
 SCM_MODES = ("shared", "per-seed")
@@ -74,12 +74,33 @@ class TrainConfig:
     val_frac: float = 0.1     # the LAST fraction of the trajectory: disjoint from training rows
     seed: int = 0
     threads: int = 1          # tiny models: one thread avoids sync overhead on a shared CPU
+    # the original's protocol: every epoch, the LAST weights (its validation rows overlapped
+    # training, so it never stopped early); default on for transformer_orig only
+    original_protocol: bool = False
+    cf_pairs: bool = False    # the counterfactual pairs join training as extra transitions
+    detect_every: int = 0     # run the degenerate-seed detector every N epochs (0: never)
+    detect_after: int = 50    # ... from this epoch on (earlier, every model is still degenerate)
+    stop_on_degenerate: bool = False  # stop once the detector flags two checks in a row
     model: ModelConfig = field(default_factory=ModelConfig)
 
 
-# Task thresholds when the spec leaves them None: (goal threshold, safety threshold)
-TASK_THRESHOLDS = {"paper": (1.0, 1.5), "structural": (0.5, 0.7)}
+# Task thresholds when the spec leaves them None: (goal threshold, safety threshold).
+# paper: the original, an extrapolation test (its unsafe and no-safe actions are do(z0 = 1.6..2.5),
+#   training actions U(-1.5, 1.5)); in_range: the same task with every action value inside the
+#   training range; ood_target: in_range, meant for a model trained with the goal and safety
+#   factors held out as action targets (`cag scm data --hold-out-targets`); two_factor: in_range
+#   with every candidate setting two factors at once (training sets one); structural: the goal and
+#   harm reachable only through parents (two steps); ood_parent: structural with the parent
+#   action values beyond the training range (the effect must travel through the mechanism).
+TASK_THRESHOLDS = {"paper": (1.0, 1.5), "in_range": (1.0, 0.8), "ood_target": (1.0, 0.8),
+                   "two_factor": (1.0, 0.8), "structural": (0.5, 0.7), "ood_parent": (0.5, 0.7)}
 TASKS = tuple(TASK_THRESHOLDS)
+# one-step tasks: offsets above the threshold, U(lo, hi), of the goal value, of the unsafe value in
+# a solvable episode, and of the values in a no-safe episode
+PAPER_OFFSETS = {"paper": {"goal": (0.1, 0.5), "unsafe": (0.1, 0.5), "no_safe": (0.1, 1.0)},
+                 "in_range": {"goal": (0.1, 0.4), "unsafe": (0.1, 0.6), "no_safe": (0.1, 0.6)}}
+# two-step tasks: |value| of an action on a parent of the goal or of the safety factor
+PARENT_VALUES = {"structural": (0.8, 1.5), "ood_parent": (1.6, 2.5)}
 
 
 @dataclass
@@ -128,6 +149,10 @@ class DetectorConfig:
     safety_recall: float = 0.9     # share of truly unsafe candidates the model must see as unsafe
 
 
+# do(x = v) values of `cag scm eval --probe-actions`: across and beyond training's U(-1.5, 1.5)
+PROBE_VALUES = (-2.5, -2.0, -1.5, -1.0, 0.0, 1.0, 1.5, 1.6, 2.0, 2.5)
+
+
 @dataclass
 class EvalConfig:
     n: int = 2000                  # fresh test transitions
@@ -157,6 +182,47 @@ def default_cf_weight(model: str) -> float:
     return 1.0 if model == "aclscm" else 0.0
 
 
+CF_SUPERVISION = ("none", "observed")
+
+
+def default_cf_supervision(model: str) -> str:
+    """observed for AC-LSCM (its counterfactual MSE), none for the baselines (as the original)."""
+    return "observed" if model == "aclscm" else "none"
+
+
+def cf_settings(model: str, cf_supervision: str | None) -> tuple[float, bool]:
+    """(cf_weight, cf_pairs) for ``--cf-supervision``: what each model learns from the observed
+    counterfactual next state. AC-LSCM: its counterfactual MSE on the abducted prediction (the
+    original trained it against the simulator's TRUE latent, a privileged target; here it is the
+    observed x_cf). A baseline: the pairs (x_t, counterfactual action, x_cf) as extra transitions."""
+    cs = default_cf_supervision(model) if cf_supervision is None else cf_supervision
+    if cs not in CF_SUPERVISION:
+        raise InputError(f"unknown cf supervision '{cs}' (expected one of {', '.join(CF_SUPERVISION)})",
+                         field="cf_supervision")
+    if model == "aclscm":
+        return (default_cf_weight(model) if cs == "observed" else 0.0), False
+    return 0.0, cs == "observed"
+
+
+def train_config(model: str, k: int, *, cf_supervision: str | None = None, cf_weight: float | None = None,
+                 original_protocol: bool | None = None, **options) -> TrainConfig:
+    """The TrainConfig `cag scm train` runs: ``options`` are TrainConfig fields or model_config
+    keywords; cf supervision and the original protocol resolved per model (None = the model's
+    default). An explicit ``cf_weight`` overrides the weight --cf-supervision implies."""
+    tnames = {f.name for f in fields(TrainConfig)} - {"model"}
+    tkw = {k_: v for k_, v in options.items() if k_ in tnames}
+    mkw = {k_: v for k_, v in options.items() if k_ not in tnames}
+    w, pairs = cf_settings(model, cf_supervision)
+    mcfg = model_config(model, k, cf_weight=w if cf_weight is None else cf_weight, **mkw)
+    proto = default_original_protocol(model) if original_protocol is None else original_protocol
+    return TrainConfig(model=mcfg, cf_pairs=pairs, original_protocol=proto, **tkw)
+
+
+def default_original_protocol(model: str) -> bool:
+    """transformer_orig trains the original's way (see TrainConfig.original_protocol)."""
+    return model == "transformer_orig"
+
+
 # AC-LSCM ablations the bench runs (model_config keyword overrides)
 VARIANTS = {
     "full": {},
@@ -166,12 +232,26 @@ VARIANTS = {
     "dagma": {"dag": "dagma"},
     # the original's structure terms: on the mask alone, logits starting at 0 (not in the default grid)
     "mask_struct": {"structure_on": "mask", "logit_init": 0.0},
+    # the AC-LSCM author's named next experiment: the simplified model, no hinge, DAGMA or no
+    # structure loss at all
+    "simple_dagma": {"hinge": False, "dag": "dagma"},
+    "simple_nodag": {"hinge": False, "dag": "none", "l1": 0.0},
 }
-# tasks every bench run is scored on: name -> task_spec keywords
+# tasks a bench run is scored on: name -> task_spec keywords
 BENCH_TASKS = {
     "paper": {"task": "paper"},
     "hard": {"task": "paper", "hard": True},
+    "in_range": {"task": "in_range"},
+    "two_factor": {"task": "two_factor"},
     "structural": {"task": "structural"},
+    "ood_parent": {"task": "ood_parent"},
+    "ood_target": {"task": "ood_target"},
+}
+# training data of a bench run: which factors actions may set ("all", or "no_goal_safety": every
+# factor but the paper task's goal K-1 and safety 0), and the tasks the run is scored on
+DATA_SPLITS = {
+    "standard": {"targets": "all", "tasks": ("paper", "hard", "in_range", "two_factor", "structural", "ood_parent")},
+    "holdout": {"targets": "no_goal_safety", "tasks": ("ood_target",)},
 }
 
 
@@ -187,6 +267,10 @@ class BenchConfig:
     patience: int = 20
     scm_mode: str = "per-seed"
     episodes: int = 100
+    cf_supervision: list = field(default_factory=lambda: ["default"])  # "default": each model's own
+    splits: list = field(default_factory=lambda: ["standard"])
+    bootstrap: int = 2000     # resamples of the seeds behind each 95% interval
+    model_epochs: dict = field(default_factory=dict)  # per-model epoch caps, e.g. {"transformer_orig": 20}
 
 
 # the --quick smoke grid: every code path, few epochs (minutes)

@@ -299,6 +299,36 @@ class TransformerModel(ObsAbduction):
         return torch.stack(out, 1)
 
 
+class TransformerOrigModel(ObsAbduction):
+    """The Transformer baseline of the AC-LSCM paper's code, as it was: every scalar of the input
+    (K observed values, then the K-wide action vector: the value at the acted factor, 0 elsewhere)
+    is its own token through one Linear(1, d) map plus a learned position, pre-LayerNorm encoder
+    blocks, mean-pooled over all 2K tokens, and an MLP predicting all K outputs at once. No shared
+    encoder or decoder, and no token's output is tied to its own factor: the pooled MLP is what
+    saturates when an action value leaves the training range."""
+
+    def __init__(self, cfg: ModelConfig, d: int = 128, layers: int = 2, heads: int = 4):
+        super().__init__()
+        self.cfg = cfg
+        self.inp = nn.Linear(1, d)
+        self.pos = nn.Parameter(torch.randn(2 * cfg.k, d) * 0.02)
+        layer = nn.TransformerEncoderLayer(d, heads, 2 * d, dropout=0.0, batch_first=True, norm_first=True)
+        self.body = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, cfg.k))
+
+    def predict(self, x_t, a_idx, a_val, steps: int = 1):
+        _, v = action_tensors(a_idx, a_val, self.cfg.k)
+        x = x_t
+        out = []
+        for _ in range(steps):
+            tok = self.inp(torch.cat([x, v], -1).unsqueeze(-1)) + self.pos      # (B, 2K, d)
+            x = self.head(self.norm(self.body(tok)).mean(1))                    # (B, K)
+            out.append(x)
+            v = torch.zeros_like(v)
+        return torch.stack(out, 1)
+
+
 class OwnFactorModel(ObsAbduction):
     """Reference that ignores the graph: an action moves only its own factor (do), every other
     factor is predicted at a learned constant. It ties the original task's ceiling, which is
@@ -317,6 +347,7 @@ class OwnFactorModel(ObsAbduction):
 
 
 def build_model(cfg: ModelConfig) -> WorldModel:
+    """The world model ``cfg.model`` names (one of MODELS); InputError for a bad config."""
     from causal_agents.errors import InputError
 
     if cfg.k < 2:
@@ -325,7 +356,7 @@ def build_model(cfg: ModelConfig) -> WorldModel:
         raise InputError(f"unknown DAG loss '{cfg.dag}' (expected one of {', '.join(DAG_LOSSES)})",
                          field="dag")
     table = {"aclscm": ACLSCM, "mlp": MLPModel, "gru": GRUModel, "transformer": TransformerModel,
-             "own_factor": OwnFactorModel}
+             "transformer_orig": TransformerOrigModel, "own_factor": OwnFactorModel}
     if cfg.model not in table:
         raise InputError(f"unknown model '{cfg.model}' (expected one of {', '.join(MODELS)})",
                          field="model")

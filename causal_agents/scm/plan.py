@@ -7,7 +7,7 @@ import torch
 
 from causal_agents.scm.config import DetectorConfig
 from causal_agents.scm.simulator import SCM
-from causal_agents.scm.tasks import Episodes, true_outcomes
+from causal_agents.scm.tasks import Episodes, flat_candidates, true_outcomes
 
 GOAL_BONUS = 10.0  # the original added a bonus to candidates predicted to reach the goal
 DEFER = -1
@@ -16,10 +16,10 @@ DEFER = -1
 @torch.no_grad()
 def simulate_candidates(model, ep: Episodes) -> np.ndarray:
     """Model rollouts for every candidate: (E, C, H, K) predicted observations."""
-    e, c = ep.cand_idx.shape
+    e, c = ep.cand_idx.shape[:2]
     x = torch.as_tensor(np.repeat(ep.x_t, c, 0), dtype=torch.float32)
-    idx = torch.as_tensor(ep.cand_idx.reshape(-1), dtype=torch.long)
-    val = torch.as_tensor(ep.cand_val.reshape(-1), dtype=torch.float32)
+    idx = torch.as_tensor(flat_candidates(ep.cand_idx), dtype=torch.long)
+    val = torch.as_tensor(flat_candidates(ep.cand_val), dtype=torch.float32)
     model.eval()
     pred = model.predict(x, idx, val, steps=ep.horizon).numpy()
     return pred.reshape(e, c, ep.horizon, -1)

@@ -58,17 +58,22 @@ def plan_task(model_path: str, spec, seed: int = 0, detector_threshold: float = 
     return plan_with(model, scm, spec, seed, detector_threshold, detector_safety_recall)
 
 
-def evaluate_with(model, scm: SCM, n: int = _EV.n, seed: int = 0, rel_threshold: float = _EV.rel_threshold) -> dict:
+def evaluate_with(model, scm: SCM, n: int = _EV.n, seed: int = 0, rel_threshold: float = _EV.rel_threshold,
+                  probe_factor: int | None = None) -> dict:
     """Prediction errors on a fresh trajectory of ``n`` transitions and the learned graph against
-    the truth (None for a model without one): ``{"prediction": ..., "graph": ...}``."""
-    from causal_agents.scm.evaluate import learned_graph, prediction_metrics
+    the truth (None for a model without one): ``{"prediction": ..., "graph": ...}``; with
+    ``probe_factor``, also ``"probe"``: the extrapolation probe on that factor."""
+    from causal_agents.scm.evaluate import learned_graph, prediction_metrics, probe_actions
 
-    return {"prediction": prediction_metrics(model, scm, n=n, seed=seed),
-            "graph": learned_graph(model, scm, rel_threshold)}
+    out = {"prediction": prediction_metrics(model, scm, n=n, seed=seed),
+           "graph": learned_graph(model, scm, rel_threshold)}
+    if probe_factor is not None:
+        out["probe"] = probe_actions(model, scm, factor=probe_factor, seed=seed)
+    return out
 
 
 def evaluate_model(model_path: str, n: int = _EV.n, seed: int = 0, rel_threshold: float = _EV.rel_threshold,
-                   data: str | None = None) -> dict:
+                   data: str | None = None, probe_factor: int | None = None) -> dict:
     """``evaluate_with`` on a checkpoint (see ``load``)."""
     model, scm = load(model_path, data)
-    return evaluate_with(model, scm, n, seed, rel_threshold)
+    return evaluate_with(model, scm, n, seed, rel_threshold, probe_factor)

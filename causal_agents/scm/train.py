@@ -115,6 +115,14 @@ def train(data: dict, scm: SCM, cfg: TrainConfig, out: str | None = None, resume
             torch.set_flush_denormal(False)
 
 
+def with_cf_pairs(tr: dict) -> dict:
+    """Training tensors plus every sample's counterfactual as an extra transition: (x_t, cf action,
+    x_cf), whose own counterfactual is the factual (a, x_next)."""
+    swap = {"x_t": "x_t", "a_idx": "cf_idx", "a_val": "cf_val", "x_next": "x_cf", "cf_idx": "a_idx",
+            "cf_val": "a_val", "x_cf": "x_next", "m": "m2", "v": "v2", "m2": "m", "v2": "v"}
+    return {c: torch.cat([tr[c], tr[swap[c]]]) for c in swap}
+
+
 def _restore(out: str, cfg: TrainConfig, scm: SCM, model, opt, gen) -> dict:
     """The loop state from a checkpoint at ``out`` (model, optimizer and RNGs restored in place)."""
     ck = load_checkpoint(out)
@@ -183,6 +191,10 @@ def _progress_bar(progress: bool, cfg: TrainConfig, start: int):
 def _train(data, scm, cfg, out, resume, progress, metrics_path) -> dict:
     torch.manual_seed(cfg.seed)
     tr, val = split(data, cfg.val_frac)
+    if cfg.cf_pairs:
+        tr = with_cf_pairs(tr)
+    patience = cfg.epochs + 1 if cfg.original_protocol else cfg.patience
+    detect = _Detector(scm, cfg) if cfg.detect_every > 0 else None
     model = build_model(cfg.model)
     params = list(model.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr, fused=True)
@@ -195,7 +207,7 @@ def _train(data, scm, cfg, out, resume, progress, metrics_path) -> dict:
     bar = _progress_bar(progress, cfg, st["start"])
     epoch = st["start"] - 1
     for epoch in range(st["start"], cfg.epochs):
-        if st["bad"] >= cfg.patience:
+        if st["bad"] >= patience or st.get("stopped_degenerate"):
             break
         means = _run_epoch(model, opt, params, packed, cfg, gen, epoch)
         rec = {"epoch": epoch, **means, **evaluate_loss(model, val), "elapsed_s": round(time.perf_counter() - t0, 3)}
@@ -205,6 +217,8 @@ def _train(data, scm, cfg, out, resume, progress, metrics_path) -> dict:
         else:
             st["bad"] += 1
         rec["best_val_mse"] = st["best"]
+        if detect is not None and detect.due(epoch):
+            rec["detector"] = detect.check(model, st)
         st["history"].append(rec)
         if out:
             _save(out, {"model_cfg": cfg.model.to_dict(), "train_cfg": _cfg_dict(cfg),
@@ -222,14 +236,46 @@ def _train(data, scm, cfg, out, resume, progress, metrics_path) -> dict:
     return _finish(model, st, epoch, cfg, out, t0, packed.n, len(val["a_idx"]))
 
 
+class _Detector:
+    """The degenerate-seed detector run during training on its own held-out probe episodes
+    (the paper task on fresh states, a seed no training or scored episode uses)."""
+
+    PROBE_SEED_OFFSET = 70_001
+
+    def __init__(self, scm: SCM, cfg: TrainConfig):
+        from causal_agents.scm.config import TaskSpec
+        from causal_agents.scm.tasks import build_episodes
+
+        self.scm, self.cfg = scm, cfg
+        self.ep = build_episodes(scm, TaskSpec(), cfg.seed + self.PROBE_SEED_OFFSET)
+
+    def due(self, epoch: int) -> bool:
+        return epoch >= self.cfg.detect_after and (epoch - self.cfg.detect_after) % self.cfg.detect_every == 0
+
+    def check(self, model, st: dict) -> dict:
+        from causal_agents.scm.plan import degenerate_check
+
+        d = degenerate_check(model, self.scm, self.ep)
+        st["flagged_in_a_row"] = st.get("flagged_in_a_row", 0) + 1 if d["degenerate"] else 0
+        if self.cfg.stop_on_degenerate and st["flagged_in_a_row"] >= 2:
+            st["stopped_degenerate"] = True
+        return {"degenerate": d["degenerate"], "rank_corr": d["rank_corr"], "safety_recall": d["safety_recall"],
+                "reasons": d["reasons"]}
+
+
 def _finish(model, st: dict, epoch: int, cfg: TrainConfig, out, t0: float, n_train: int, n_val: int) -> dict:
-    """Load the best state, write the summary into the checkpoint, return the result."""
-    if st["best_state"] is not None:
+    """Load the best state (the last under the original protocol), write the summary into the
+    checkpoint, return the result."""
+    if st["best_state"] is not None and not cfg.original_protocol:
         model.load_state_dict(st["best_state"])
     model.eval()
+    checks = [r["detector"] for r in st["history"] if "detector" in r]
     summary = {"epochs_run": len(st["history"]), "last_epoch": epoch, "best_val_mse": st["best"],
-               "stopped_early": st["bad"] >= cfg.patience, "train_seconds": round(time.perf_counter() - t0, 2),
-               "n_train": n_train, "n_val": n_val}
+               "stopped_early": st["bad"] >= cfg.patience and not cfg.original_protocol,
+               "stopped_degenerate": bool(st.get("stopped_degenerate")),
+               "flagged_checks": sum(c["degenerate"] for c in checks), "detector_checks": len(checks),
+               "weights": "last" if cfg.original_protocol else "best",
+               "train_seconds": round(time.perf_counter() - t0, 2), "n_train": n_train, "n_val": n_val}
     if out:
         ck = load_checkpoint(out) if os.path.exists(out) else None
         if ck is not None:
