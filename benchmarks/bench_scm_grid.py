@@ -2,7 +2,8 @@
 `cag scm bench` (same run files). Every scm module is imported before the first run, so editing
 the tree while the grid runs cannot change a running grid halfway.
 
-    python benchmarks/bench_scm_grid.py OUT SHARD   (SHARD: i/n, e.g. 0/2)
+    python benchmarks/bench_scm_grid.py OUT SHARD [GRID]   (SHARD: i/n, e.g. 0/2)
+    python benchmarks/bench_scm_grid.py OUT report         (one table over every run in OUT)
 """
 
 import sys
@@ -37,8 +38,26 @@ GRIDS = {
 }
 
 
+def report(out: str) -> str:
+    """Aggregate every finished run under OUT/runs (all grids) into OUT/results_all.md."""
+    import glob
+    import os
+
+    from causal_agents.formats.io import atomic_path, read_json
+    from causal_agents.scm.bench import aggregate, markdown
+
+    results = [read_json(f) for f in sorted(glob.glob(os.path.join(out, "runs", "*.json")))]
+    md = markdown(aggregate(results), make_config(**GRIDS["main"][0]))
+    with atomic_path(os.path.join(out, "results_all.md")) as tmp, open(tmp, "w") as f:
+        f.write(md)
+    return md
+
+
 def main(argv):
     out, shard = argv[0], argv[1] if len(argv) > 1 else "0/1"
+    if shard == "report":
+        print(report(out))
+        return
     for kw in GRIDS[argv[2] if len(argv) > 2 else "main"]:
         res = run_bench(make_config(**kw), out, progress=False, shard=parse_shard(shard))
     print(res["markdown"])
