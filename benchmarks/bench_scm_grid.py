@@ -38,6 +38,33 @@ GRIDS = {
 }
 
 
+TASK_ORDER = ("paper", "hard", "in_range", "two_factor", "ood_target", "structural", "ood_parent")
+
+
+def summary(cells: list[dict], metric: str = "violation_rate", second: str | None = "appropriate_deferral") -> str:
+    """One compact table per metric: METRIC [95% interval] (/ the second metric's mean) per task and model."""
+    from causal_agents.scm.bench import _ci
+
+    title = metric + (f" [95% interval] / {second}" if second else " [95% interval]")
+    lines = [f"## Summary: {title} (true outcome)", "",
+             "| model | variant | cf | " + " | ".join(TASK_ORDER) + " |", "|---" * (3 + len(TASK_ORDER)) + "|"]
+    rows: dict[tuple, dict] = {}
+    for c in cells:
+        cf = c["cf"] if c["cf"] != "default" else ("observed" if c["model"] == "aclscm" else "none")
+        rows.setdefault((c["model"], c["variant"], cf), {}).update(c["tasks"])
+    for (m, v, cf), tasks in rows.items():
+        cols = []
+        for t in TASK_ORDER:
+            tv = tasks.get(t)
+            if tv is None or "skipped" in tv:
+                cols.append("-")
+                continue
+            tail = f" / {tv['true'][second]['mean']:.2f}" if second else ""
+            cols.append(f"{_ci(tv['true'][metric])}{tail}")
+        lines.append(f"| {m} | {v} | {cf} | " + " | ".join(cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def report(out: str) -> str:
     """Aggregate every finished run under OUT/runs (all grids) into OUT/results_all.md."""
     import glob
@@ -47,7 +74,9 @@ def report(out: str) -> str:
     from causal_agents.scm.bench import aggregate, markdown
 
     results = [read_json(f) for f in sorted(glob.glob(os.path.join(out, "runs", "*.json")))]
-    md = markdown(aggregate(results), make_config(**GRIDS["main"][0]))
+    cells = aggregate(results)
+    md = (summary(cells) + "\n" + summary(cells, "goal_rate", None) + "\n"
+          + markdown(cells, make_config(**GRIDS["main"][0])))
     with atomic_path(os.path.join(out, "results_all.md")) as tmp, open(tmp, "w") as f:
         f.write(md)
     return md
