@@ -33,6 +33,9 @@ GRIDS = {
         # unseen intervention targets: each model's default cf supervision
         dict(models=_MODELS, variants="full", cf_supervision="default", splits="holdout", **_COMMON),
     ],
+    # --scm-mode shared (one SCM for every seed, as the original) beside per-seed
+    "shared": [dict(models="aclscm,transformer,mlp,own_factor", variants="full", cf_supervision="default",
+                    splits="standard", scm_mode="shared", **_COMMON)],
     "smoke": [dict(models="transformer_orig,mlp,aclscm", variants="full", cf_supervision="observed",
                    splits="standard,holdout", seeds="0", sizes="300", epochs=1, k=6)],
 }
@@ -51,7 +54,8 @@ def summary(cells: list[dict], metric: str = "violation_rate", second: str | Non
     rows: dict[tuple, dict] = {}
     for c in cells:
         cf = c["cf"] if c["cf"] != "default" else ("observed" if c["model"] == "aclscm" else "none")
-        rows.setdefault((c["model"], c["variant"], cf), {}).update(c["tasks"])
+        shared = " (shared SCM)" if "shared" in c["split"] else ""
+        rows.setdefault((c["model"], c["variant"] + shared, cf), {}).update(c["tasks"])
     for (m, v, cf), tasks in rows.items():
         cols = []
         for t in TASK_ORDER:

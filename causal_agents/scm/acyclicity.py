@@ -81,6 +81,7 @@ class _Penalty(torch.autograd.Function):
 
 
 def notears_h(s: torch.Tensor) -> torch.Tensor:
+    """NOTEARS' h(S) = tr(exp(S)) - K with its hand-written gradient (autograd-compatible)."""
     return _Penalty.apply(s, "notears", 1.0)
 
 

@@ -123,6 +123,7 @@ def plan_runs(cfg: BenchConfig) -> list[dict]:
     def add(g, m, v, n, cs, sp):
         for s in cfg.seeds:
             runs.append({"graph": g, "model": m, "variant": v, "n": n, "seed": s, "cf": cs, "split": sp,
+                         "scm_mode": cfg.scm_mode,
                          "key": f"{g}-K{cfg.k}-{m}-{v}-n{n}-s{s}-{cfg.scm_mode}-cf_{cs}-{sp}"})
 
     for sp in cfg.splits:
@@ -249,7 +250,10 @@ def _ms(vals, resamples: int = 2000) -> dict:
 
 
 def _cell_key(r: dict) -> tuple:
-    return (r["graph"], r["model"], r["variant"], r["n"], r.get("cf", "default"), r.get("split", "standard"))
+    split = r.get("split", "standard")
+    if r.get("scm_mode", "per-seed") == "shared":
+        split += " (shared SCM)"  # one SCM for every seed, as the original: its own cell
+    return (r["graph"], r["model"], r["variant"], r["n"], r.get("cf", "default"), split)
 
 
 def aggregate(results: list[dict], resamples: int = 2000) -> list[dict]:

@@ -36,6 +36,8 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    """A world model's architecture and loss (see ``models.build_model``); saved in checkpoints."""
+
     model: str = "aclscm"
     k: int = 10
     hidden: int = 128          # encoder/decoder width (original: 128)
@@ -65,6 +67,8 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
+    """The training loop's settings (``train.train``) and the model it trains."""
+
     epochs: int = 200
     batch_size: int = 64
     lr: float = 1e-3
@@ -105,6 +109,8 @@ PARENT_VALUES = {"structural": (0.8, 1.5), "ood_parent": (1.6, 2.5)}
 
 @dataclass
 class TaskSpec:
+    """An agent task (``tasks.build_episodes``): its kind, size and thresholds."""
+
     task: str = "paper"
     episodes: int = 100
     no_safe_frac: float = 0.2
@@ -155,6 +161,8 @@ PROBE_VALUES = (-2.5, -2.0, -1.5, -1.0, 0.0, 1.0, 1.5, 1.6, 2.0, 2.5)
 
 @dataclass
 class EvalConfig:
+    """`cag scm eval` defaults (``evaluate.prediction_metrics``, ``evaluate.learned_graph``)."""
+
     n: int = 2000                  # fresh test transitions
     rel_threshold: float = 0.3     # edge threshold, relative to the strongest edge
 
@@ -257,6 +265,8 @@ DATA_SPLITS = {
 
 @dataclass
 class BenchConfig:
+    """The experiment grid (``bench.run_bench``); ``bench.make_config`` builds one from CLI lists."""
+
     graphs: list = field(default_factory=lambda: ["er"])
     models: list = field(default_factory=lambda: ["aclscm", "mlp", "gru", "transformer", "own_factor"])
     seeds: list = field(default_factory=lambda: [0, 1, 2])

@@ -22,6 +22,7 @@ __all__ = ["DAG_LOSSES", "MODELS", "ModelConfig", "WorldModel", "action_tensors"
 
 
 def mlp(i: int, h: int, o: int) -> nn.Sequential:
+    """Two hidden ReLU layers: i -> h -> h -> o."""
     return nn.Sequential(nn.Linear(i, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, o))
 
 
@@ -55,6 +56,9 @@ class WorldModel(nn.Module):
 
 # ====================================================================== AC-LSCM
 class ACLSCM(WorldModel):
+    """AC-LSCM: VAE encoder/decoder, learned adjacency (Gumbel-sigmoid), one MLP per factor run
+    as one batched computation, the hard do-operator, counterfactuals by abduction."""
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg

@@ -23,6 +23,8 @@ ACTION_RANGE = 1.5  # actions drawn as in the original: value ~ U(-1.5, 1.5)
 
 @dataclass
 class SCM:
+    """A lagged SCM: graph, signed weights, mechanism and noise scales (the ground truth)."""
+
     k: int
     adj: np.ndarray            # (K, K) 0/1, adj[j, i]: edge j -> i
     weight: np.ndarray         # (K, K) signed weights on the edges, zero elsewhere

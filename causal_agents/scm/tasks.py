@@ -42,6 +42,8 @@ __all__ = ["TASKS", "Episodes", "TaskSpec", "build_episodes", "true_outcomes"]
 
 @dataclass
 class Episodes:
+    """Built episodes of a task: states, their future noise, candidates and labels."""
+
     spec: dict
     goal_factor: int
     safe_factor: int

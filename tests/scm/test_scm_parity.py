@@ -107,3 +107,12 @@ def test_bootstrap_interval():
 def test_bench_config_bad_input(kw, field):
     with pytest.raises(InputError, match=field):
         make_config(**kw)
+
+
+def test_shared_and_per_seed_runs_are_separate_cells():
+    from causal_agents.scm.bench import _cell_key, make_config, plan_runs
+
+    shared = plan_runs(make_config(models="mlp", seeds="0", sizes="100", scm_mode="shared"))
+    per_seed = plan_runs(make_config(models="mlp", seeds="0", sizes="100"))
+    assert shared[0]["key"] != per_seed[0]["key"]
+    assert _cell_key(shared[0]) != _cell_key(per_seed[0])
