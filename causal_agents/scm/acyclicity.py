@@ -3,8 +3,14 @@ numpy with hand-written gradients: autograd through torch.linalg.matrix_exp cost
 every training step at K=10.
 
 NOTEARS: h = tr(exp(S)) - K,               dh/dS = exp(S)^T
-DAGMA:   h = -log det(sI - S) + K log s,  dh/dS = (sI - S)^{-T}   (valid while sI - S is an
-         M-matrix; outside that domain we fall back to NOTEARS for the step and say so in the docs)
+DAGMA:   h = -log det(sI - S) + K log s,  dh/dS = (sI - S)^{-T}
+
+DAGMA's log-det is an acyclicity function only inside its domain, spectral radius rho(S) < s
+(there sI - S is an M-matrix, h >= 0, and h = 0 exactly when S is a DAG); outside it the
+determinant can be negative or the value can reward cycles. A dense graph early in training
+sits far outside the domain at the paper's s = 1. So the barrier is evaluated at
+s_eff = max(s, DAGMA_MARGIN * rho(S)) for that step (DAGMA's own central path also runs s from
+large to small): always inside the domain, always a valid barrier, never NOTEARS in disguise.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import math
 
 import numpy as np
 import torch
+
+DAGMA_MARGIN = 1.1  # s_eff at least 10% above the spectral radius: a finite, well-conditioned barrier
 
 
 def expm(m: np.ndarray) -> np.ndarray:
@@ -36,13 +44,27 @@ def h_and_grad(s: np.ndarray, kind: str, scale: float = 1.0) -> tuple[float, np.
     calls this directly; ``notears_h``/``dagma_h`` wrap it for autograd)."""
     k = len(s)
     if kind == "dagma":
-        m = scale * np.eye(k) - s
-        sign, logabs = np.linalg.slogdet(m)
-        # the log-det barrier is only meaningful inside the M-matrix domain (spectral radius < s)
-        if sign > 0 and np.max(np.abs(np.linalg.eigvals(s))) < scale:
-            return -logabs + k * math.log(scale), np.linalg.inv(m).T
+        return dagma_value_and_grad(s, scale)
     e = expm(s)
     return float(np.trace(e)) - k, e.T
+
+
+def dagma_scale(s: np.ndarray, scale: float = 1.0) -> float:
+    """The s at which the barrier is evaluated: ``scale``, or more where S has a larger spectral
+    radius (see module doc)."""
+    rho = float(np.max(np.abs(np.linalg.eigvals(s)))) if len(s) else 0.0
+    return max(scale, DAGMA_MARGIN * rho)
+
+
+def dagma_value_and_grad(s: np.ndarray, scale: float = 1.0) -> tuple[float, np.ndarray]:
+    """DAGMA's h and dh/dS at s_eff = ``dagma_scale(s, scale)`` (held fixed for the gradient)."""
+    k = len(s)
+    s_eff = dagma_scale(s, scale)
+    m = s_eff * np.eye(k) - s
+    sign, logabs = np.linalg.slogdet(m)
+    if sign <= 0:  # cannot happen inside the domain; a bug, not a fallback
+        raise FloatingPointError(f"DAGMA: sI - S is not an M-matrix at s={s_eff}")
+    return float(-logabs + k * math.log(s_eff)), np.linalg.inv(m).T
 
 
 class _Penalty(torch.autograd.Function):
@@ -59,9 +81,10 @@ class _Penalty(torch.autograd.Function):
 
 
 def notears_h(s: torch.Tensor) -> torch.Tensor:
+    """NOTEARS' h(S) = tr(exp(S)) - K with its hand-written gradient (autograd-compatible)."""
     return _Penalty.apply(s, "notears", 1.0)
 
 
 def dagma_h(s: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-    """DAGMA's barrier; outside its domain this step falls back to NOTEARS (see module doc)."""
+    """DAGMA's log-det barrier, evaluated inside its domain (see module doc)."""
     return _Penalty.apply(s, "dagma", scale)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from causal_agents.errors import InputError
+from causal_agents.scm.config import EvalConfig
 from causal_agents.scm.graphs import is_dag, structure_metrics, threshold_and_repair
-from causal_agents.scm.simulator import SCM, random_actions, simulate
+from causal_agents.scm.simulator import ACTION_RANGE, SCM, random_actions, simulate
 from causal_agents.scm.train import to_tensors
 
 EVAL_SEED_OFFSET = 1_000_003  # test trajectories use seeds no training run uses
 
 
 @torch.no_grad()
-def prediction_metrics(model, scm: SCM, n: int = 2000, seed: int = 0) -> dict:
+def prediction_metrics(model, scm: SCM, n: int = EvalConfig.n, seed: int = 0) -> dict:
     """Transition, counterfactual, intervention and abduction errors on a fresh trajectory.
 
     - mse: next observation under the logged (random) actions
@@ -46,7 +48,7 @@ def prediction_metrics(model, scm: SCM, n: int = 2000, seed: int = 0) -> dict:
 
 
 @torch.no_grad()
-def learned_graph(model, scm: SCM, rel_threshold: float = 0.3) -> dict | None:
+def learned_graph(model, scm: SCM, rel_threshold: float = EvalConfig.rel_threshold) -> dict | None:
     """Threshold the learned edge strengths at rel_threshold * max, repair cycles, compare."""
     if not hasattr(model, "edge_strength"):
         return None
@@ -59,4 +61,50 @@ def learned_graph(model, scm: SCM, rel_threshold: float = 0.3) -> dict | None:
               "dropped_for_cycles": dropped, "is_dag": is_dag(g), "edges": np.argwhere(g > 0).tolist(),
               "mask_edges_above_0.5": int((mask > 0.5).sum()),
               "note": ("the learned graph is EMPTY: no edge survives the threshold" if m["empty"] else "")})
+    return m
+
+
+PROBE_SEED_OFFSET = 90_017  # probe states come from their own trajectory
+
+
+@torch.no_grad()
+def probe_actions(model, scm: SCM, factor: int | None = None, values=None, n: int = 500, seed: int = 0) -> dict:
+    """The extrapolation probe: the model's predicted next value of the acted factor under
+    do(x_factor = v), averaged over ``n`` fresh states, for each v. The truth is v exactly (a hard
+    do); training actions lie in U(-ACTION_RANGE, ACTION_RANGE), so values beyond it test
+    extrapolation. ``factor`` defaults to the paper task's safety factor (0)."""
+    from causal_agents.scm.config import PROBE_VALUES
+
+    f = 0 if factor is None else factor
+    if not 0 <= f < scm.k:
+        raise InputError(f"probe factor {f} is out of range for K={scm.k}", field="probe_factor")
+    vals = list(PROBE_VALUES if values is None else values)
+    model.eval()
+    x = torch.as_tensor(simulate(scm, n, seed=seed + PROBE_SEED_OFFSET)["x_t"], dtype=torch.float32)
+    rows = []
+    for v in vals:
+        pred = model.predict(x, torch.full((n,), f, dtype=torch.long), torch.full((n,), float(v)))[:, 0, f]
+        rows.append({"value": float(v), "predicted": float(pred.mean()), "predicted_std": float(pred.std()),
+                     "in_training_range": abs(v) <= ACTION_RANGE})
+    return {"factor": f, "n_states": n, "training_range": [-ACTION_RANGE, ACTION_RANGE], "rows": rows}
+
+
+def lagged_regression_graph(data: dict, scm: SCM, rel_threshold: float = EvalConfig.rel_threshold) -> dict:
+    """The structure-learning anchor: per factor i, least squares of x[t+1, i] on x[t] (all K
+    factors and a constant) over the samples whose action did not set i (do severs i's
+    parents); edge j -> i where |coef| >= rel_threshold * the largest off-diagonal |coef|.
+    SHD, TPR and FDR against the true graph, as for the learned models."""
+    x, xn, a = np.asarray(data["x_t"]), np.asarray(data["x_next"]), np.asarray(data["a_idx"])
+    k = scm.k
+    coef = np.zeros((k, k))                                  # coef[j, i]: j -> i
+    design = np.hstack([x, np.ones((len(x), 1))])
+    for i in range(k):
+        keep = a != i
+        sol, *_ = np.linalg.lstsq(design[keep], xn[keep, i], rcond=None)
+        coef[:, i] = sol[:k]
+    e = np.abs(coef) * (1 - np.eye(k))
+    mx = float(e.max())
+    g = (e >= rel_threshold * mx).astype(float) if mx > 0 else np.zeros((k, k))
+    m = structure_metrics(g, scm.adj)
+    m.update({"rel_threshold": rel_threshold, "is_dag": is_dag(g), "n_samples": len(x)})
     return m

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from causal_agents.scm.actions import batch_actions
 from causal_agents.scm.acyclicity import h_and_grad
 
 
@@ -73,8 +74,6 @@ def transition_backward(model, cache, g_f):
 def fused_loss_and_backward(model, b: dict, epoch: int) -> tuple[torch.Tensor, dict]:
     """``model.loss(b, epoch)`` in training mode, with every parameter's gradient written to
     ``.grad`` (accumulated, as ``backward`` would); see module doc."""
-    from causal_agents.scm.models import batch_actions
-
     c = model.cfg
     k, tau = c.k, c.tau
     x_t, x_n = b["x_t"], b["x_next"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from causal_agents.errors import InputError
+from causal_agents.scm.config import EDGE_PROB
 
 GRAPHS = ("chain", "fork", "collider", "er", "scale_free")
 
@@ -33,7 +34,7 @@ def make_graph(kind: str, k: int, rng: np.random.Generator, *, edge_prob: float 
             # expected degree d over K nodes: p = d / (K - 1) (each pair tried once)
             p = expected_degree / max(k - 1, 1)
         else:
-            p = 0.3 if edge_prob is None else edge_prob
+            p = EDGE_PROB if edge_prob is None else edge_prob
         if not 0.0 <= p <= 1.0:
             raise InputError(f"edge probability must be in [0, 1], got {p:g}", field="edge_prob")
         a = np.triu((rng.random((k, k)) < p).astype(np.float64), 1)

@@ -8,61 +8,21 @@ action, keep the noise. Actions are ``a_idx`` (B,) target factor or -1 and ``a_v
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-MODELS = ("aclscm", "mlp", "gru", "transformer", "own_factor")
-DAG_LOSSES = ("notears", "dagma", "none")
+from causal_agents.scm.actions import action_tensors, batch_actions
+from causal_agents.scm.acyclicity import dagma_h, notears_h
+from causal_agents.scm.config import DAG_LOSSES, MODELS, ModelConfig
+from causal_agents.scm.fused import fused_loss_and_backward
 
-
-@dataclass
-class ModelConfig:
-    model: str = "aclscm"
-    k: int = 10
-    hidden: int = 128          # encoder/decoder width (original: 128)
-    factor_hidden: int = 32    # per-factor transition MLP width (original: 32)
-    do_operator: bool = True   # hard do: parents severed, action value substituted
-    dag: str = "notears"       # acyclicity penalty on the learned adjacency
-    dag_weight: float = 0.5    # original: 0.5 * (0.1 L1 + 1.0 h)
-    l1_weight: float = 0.1
-    h_weight: float = 1.0
-    dag_warmup: int = 50       # epochs over which the DAG weight ramps from 0 (curriculum)
-    cf_weight: float = 1.0     # supervised counterfactual MSE (the "contrastive" term's MSE part)
-    hinge: bool = True         # contrastive hinge: factual and counterfactual predictions apart
-    hinge_margin: float = 1.0
-    kl_weight: float = 1e-3    # small: keeps latents near N(0, 1) without washing out the state
-    tau: float = 0.5           # Gumbel-sigmoid temperature for the adjacency
-    logit_init: float = 1.0    # start dense (sigma = 0.73): logits at 0 left the original's graph empty
-    dagma_s: float = 1.0
-    # where sparsity and acyclicity act: "weights" = group norms of the masked first-layer
-    # weights ||A[j,i] * w1[i,j,:]|| (NOTEARS-MLP style; the per-factor MLP cannot undo the
-    # penalty by growing its weights), "mask" = the Gumbel mask alone (the original)
-    structure_on: str = "weights"
-    w2_decay: float = 1e-3     # stops the ReLU readout from absorbing a shrinking first layer
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def action_tensors(a_idx: torch.Tensor, a_val: torch.Tensor, k: int):
-    """(B,) index/value -> one-hot mask m (B, K) and value v (B, K) (zero where not acted)."""
-    m = F.one_hot(a_idx.clamp(min=0), k).to(a_val.dtype) * (a_idx >= 0).unsqueeze(1).to(a_val.dtype)
-    return m, m * a_val.unsqueeze(1)
-
-
-def batch_actions(b: dict, k: int):
-    """Action tensors of a batch; training batches carry them precomputed (fewer small ops)."""
-    if "m" in b:
-        return b["m"], b["v"], b["m2"], b["v2"]
-    m, v = action_tensors(b["a_idx"], b["a_val"], k)
-    m2, v2 = action_tensors(b["cf_idx"], b["cf_val"], k)
-    return m, v, m2, v2
+__all__ = ["DAG_LOSSES", "MODELS", "ModelConfig", "WorldModel", "action_tensors", "batch_actions", "build_model"]
 
 
 def mlp(i: int, h: int, o: int) -> nn.Sequential:
+    """Two hidden ReLU layers: i -> h -> h -> o."""
     return nn.Sequential(nn.Linear(i, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, o))
 
 
@@ -96,6 +56,9 @@ class WorldModel(nn.Module):
 
 # ====================================================================== AC-LSCM
 class ACLSCM(WorldModel):
+    """AC-LSCM: VAE encoder/decoder, learned adjacency (Gumbel-sigmoid), one MLP per factor run
+    as one batched computation, the hard do-operator, counterfactuals by abduction."""
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
@@ -180,8 +143,6 @@ class ACLSCM(WorldModel):
         return self.dec(z_cf), eps
 
     def dag_penalty(self, adj):
-        from causal_agents.scm.acyclicity import dagma_h, notears_h
-
         a2 = adj * adj
         if self.cfg.dag == "notears":
             return notears_h(a2)
@@ -194,8 +155,6 @@ class ACLSCM(WorldModel):
         is the fused step (same value and gradients as ``loss``, hand-written backward: no
         graph, ~0.6x the time; scm/fused.py); ``self.fused = False`` runs autograd on ``loss``."""
         if self.training and self.fused:
-            from causal_agents.scm.fused import fused_loss_and_backward
-
             return fused_loss_and_backward(self, b, epoch)
         return super().loss_and_backward(b, epoch)
 
@@ -344,6 +303,36 @@ class TransformerModel(ObsAbduction):
         return torch.stack(out, 1)
 
 
+class TransformerOrigModel(ObsAbduction):
+    """The Transformer baseline of the AC-LSCM paper's code, as it was: every scalar of the input
+    (K observed values, then the K-wide action vector: the value at the acted factor, 0 elsewhere)
+    is its own token through one Linear(1, d) map plus a learned position, pre-LayerNorm encoder
+    blocks, mean-pooled over all 2K tokens, and an MLP predicting all K outputs at once. No shared
+    encoder or decoder, and no token's output is tied to its own factor: the pooled MLP is what
+    saturates when an action value leaves the training range."""
+
+    def __init__(self, cfg: ModelConfig, d: int = 128, layers: int = 2, heads: int = 4):
+        super().__init__()
+        self.cfg = cfg
+        self.inp = nn.Linear(1, d)
+        self.pos = nn.Parameter(torch.randn(2 * cfg.k, d) * 0.02)
+        layer = nn.TransformerEncoderLayer(d, heads, 2 * d, dropout=0.0, batch_first=True, norm_first=True)
+        self.body = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, cfg.k))
+
+    def predict(self, x_t, a_idx, a_val, steps: int = 1):
+        _, v = action_tensors(a_idx, a_val, self.cfg.k)
+        x = x_t
+        out = []
+        for _ in range(steps):
+            tok = self.inp(torch.cat([x, v], -1).unsqueeze(-1)) + self.pos      # (B, 2K, d)
+            x = self.head(self.norm(self.body(tok)).mean(1))                    # (B, K)
+            out.append(x)
+            v = torch.zeros_like(v)
+        return torch.stack(out, 1)
+
+
 class OwnFactorModel(ObsAbduction):
     """Reference that ignores the graph: an action moves only its own factor (do), every other
     factor is predicted at a learned constant. It ties the original task's ceiling, which is
@@ -362,6 +351,7 @@ class OwnFactorModel(ObsAbduction):
 
 
 def build_model(cfg: ModelConfig) -> WorldModel:
+    """The world model ``cfg.model`` names (one of MODELS); InputError for a bad config."""
     from causal_agents.errors import InputError
 
     if cfg.k < 2:
@@ -370,7 +360,7 @@ def build_model(cfg: ModelConfig) -> WorldModel:
         raise InputError(f"unknown DAG loss '{cfg.dag}' (expected one of {', '.join(DAG_LOSSES)})",
                          field="dag")
     table = {"aclscm": ACLSCM, "mlp": MLPModel, "gru": GRUModel, "transformer": TransformerModel,
-             "own_factor": OwnFactorModel}
+             "transformer_orig": TransformerOrigModel, "own_factor": OwnFactorModel}
     if cfg.model not in table:
         raise InputError(f"unknown model '{cfg.model}' (expected one of {', '.join(MODELS)})",
                          field="model")

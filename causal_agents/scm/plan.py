@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from causal_agents.scm.config import DetectorConfig
 from causal_agents.scm.simulator import SCM
-from causal_agents.scm.tasks import Episodes, true_outcomes
+from causal_agents.scm.tasks import Episodes, flat_candidates, true_outcomes
 
 GOAL_BONUS = 10.0  # the original added a bonus to candidates predicted to reach the goal
 DEFER = -1
@@ -15,10 +16,10 @@ DEFER = -1
 @torch.no_grad()
 def simulate_candidates(model, ep: Episodes) -> np.ndarray:
     """Model rollouts for every candidate: (E, C, H, K) predicted observations."""
-    e, c = ep.cand_idx.shape
+    e, c = ep.cand_idx.shape[:2]
     x = torch.as_tensor(np.repeat(ep.x_t, c, 0), dtype=torch.float32)
-    idx = torch.as_tensor(ep.cand_idx.reshape(-1), dtype=torch.long)
-    val = torch.as_tensor(ep.cand_val.reshape(-1), dtype=torch.float32)
+    idx = torch.as_tensor(flat_candidates(ep.cand_idx), dtype=torch.long)
+    val = torch.as_tensor(flat_candidates(ep.cand_val), dtype=torch.float32)
     model.eval()
     pred = model.predict(x, idx, val, steps=ep.horizon).numpy()
     return pred.reshape(e, c, ep.horizon, -1)
@@ -98,8 +99,8 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def degenerate_check(model, scm: SCM, ep: Episodes, threshold: float = 0.5,
-                     safety_recall: float = 0.9) -> dict:
+def degenerate_check(model, scm: SCM, ep: Episodes, threshold: float = DetectorConfig.rank_threshold,
+                     safety_recall: float = DetectorConfig.safety_recall) -> dict:
     """Flag a model before it plans, on its own calibration episodes, when either check fails:
     - goal ranking: mean per-episode Spearman correlation of predicted vs true goal value
       below ``threshold`` (the original author's proposal);
@@ -127,6 +128,7 @@ def degenerate_check(model, scm: SCM, ep: Episodes, threshold: float = 0.5,
 
 
 def run_plan(model, scm: SCM, ep: Episodes) -> dict:
+    """Plan every episode; both scorings and the picks (candidate index or DEFER)."""
     pred = simulate_candidates(model, ep)
     pick = choose(pred, ep)
     return {"true": score_true(scm, ep, pick), "label": score_labels(ep, pick),

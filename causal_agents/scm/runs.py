@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 from causal_agents.errors import InputError
-from causal_agents.scm.models import ModelConfig
+from causal_agents.scm.config import DetectorConfig, EvalConfig, model_config
 from causal_agents.scm.simulator import SCM
+
+__all__ = ["evaluate_model", "evaluate_with", "load", "model_config", "plan_task", "plan_with"]
+_DET, _EV = DetectorConfig(), EvalConfig()
 
 CALIBRATION_SEED_OFFSET = 50_021  # detector episodes never coincide with scored episodes
 
 
-def model_config(model: str, k: int, *, dag: str = "notears", l1: float = 0.1, hinge: bool = True,
-                 do_operator: bool = True, cf_weight: float | None = None,
-                 dag_warmup: int = 50, structure_on: str = "weights",
-                 logit_init: float = 1.0) -> ModelConfig:
-    """Baselines train on factual transitions only (cf_weight 0), as in the original;
-    AC-LSCM adds the supervised counterfactual term (cf_weight 1)."""
-    if cf_weight is None:
-        cf_weight = 1.0 if model == "aclscm" else 0.0
-    return ModelConfig(model=model, k=k, dag=dag, l1_weight=l1, hinge=hinge and model == "aclscm",
-                       do_operator=do_operator, cf_weight=cf_weight, dag_warmup=dag_warmup,
-                       structure_on=structure_on, logit_init=logit_init)
-
-
 def load(model_path: str, data: str | None = None):
-    """Model and the true SCM: from the checkpoint, or from --data (which must match K)."""
+    """(model in eval mode, true SCM) from a `cag scm train` checkpoint; the SCM is the one the
+    checkpoint was trained on, or ``data``'s (a `cag scm data` file, same K). Raises InputError."""
     from causal_agents.scm.train import load_checkpoint, model_from_checkpoint
 
     ck = load_checkpoint(model_path)
@@ -43,8 +34,11 @@ def load(model_path: str, data: str | None = None):
     return model, scm
 
 
-def plan_with(model, scm: SCM, spec, seed: int = 0, detector_threshold: float = 0.5,
-              detector_safety_recall: float = 0.9) -> dict:
+def plan_with(model, scm: SCM, spec, seed: int = 0, detector_threshold: float = _DET.rank_threshold,
+              detector_safety_recall: float = _DET.safety_recall) -> dict:
+    """Run the degenerate-seed detector on calibration episodes (their own seed), then plan the
+    task's episodes. Returns the task, its factors and thresholds, the detector's verdict, both
+    scorings (``true``: outcome under the simulator; ``label``: the original's labels) and picks."""
     from causal_agents.scm.plan import degenerate_check, run_plan
     from causal_agents.scm.tasks import build_episodes
 
@@ -57,20 +51,29 @@ def plan_with(model, scm: SCM, spec, seed: int = 0, detector_threshold: float = 
             "detector": det, "true": r["true"], "label": r["label"], "picks": r["picks"]}
 
 
-def plan_task(model_path: str, spec, seed: int = 0, detector_threshold: float = 0.5,
-              data: str | None = None, detector_safety_recall: float = 0.9) -> dict:
+def plan_task(model_path: str, spec, seed: int = 0, detector_threshold: float = _DET.rank_threshold,
+              data: str | None = None, detector_safety_recall: float = _DET.safety_recall) -> dict:
+    """``plan_with`` on a checkpoint (see ``load``)."""
     model, scm = load(model_path, data)
     return plan_with(model, scm, spec, seed, detector_threshold, detector_safety_recall)
 
 
-def evaluate_with(model, scm: SCM, n: int = 2000, seed: int = 0, rel_threshold: float = 0.3) -> dict:
-    from causal_agents.scm.evaluate import learned_graph, prediction_metrics
+def evaluate_with(model, scm: SCM, n: int = _EV.n, seed: int = 0, rel_threshold: float = _EV.rel_threshold,
+                  probe_factor: int | None = None) -> dict:
+    """Prediction errors on a fresh trajectory of ``n`` transitions and the learned graph against
+    the truth (None for a model without one): ``{"prediction": ..., "graph": ...}``; with
+    ``probe_factor``, also ``"probe"``: the extrapolation probe on that factor."""
+    from causal_agents.scm.evaluate import learned_graph, prediction_metrics, probe_actions
 
-    return {"prediction": prediction_metrics(model, scm, n=n, seed=seed),
-            "graph": learned_graph(model, scm, rel_threshold)}
+    out = {"prediction": prediction_metrics(model, scm, n=n, seed=seed),
+           "graph": learned_graph(model, scm, rel_threshold)}
+    if probe_factor is not None:
+        out["probe"] = probe_actions(model, scm, factor=probe_factor, seed=seed)
+    return out
 
 
-def evaluate_model(model_path: str, n: int = 2000, seed: int = 0, rel_threshold: float = 0.3,
-                   data: str | None = None) -> dict:
+def evaluate_model(model_path: str, n: int = _EV.n, seed: int = 0, rel_threshold: float = _EV.rel_threshold,
+                   data: str | None = None, probe_factor: int | None = None) -> dict:
+    """``evaluate_with`` on a checkpoint (see ``load``)."""
     model, scm = load(model_path, data)
-    return evaluate_with(model, scm, n, seed, rel_threshold)
+    return evaluate_with(model, scm, n, seed, rel_threshold, probe_factor)

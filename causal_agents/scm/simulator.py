@@ -23,6 +23,8 @@ ACTION_RANGE = 1.5  # actions drawn as in the original: value ~ U(-1.5, 1.5)
 
 @dataclass
 class SCM:
+    """A lagged SCM: graph, signed weights, mechanism and noise scales (the ground truth)."""
+
     k: int
     adj: np.ndarray            # (K, K) 0/1, adj[j, i]: edge j -> i
     weight: np.ndarray         # (K, K) signed weights on the edges, zero elsewhere
@@ -48,11 +50,16 @@ class SCM:
         return np.einsum("nih,ih->ni", h, self.mlp_out)
 
     def step(self, z: np.ndarray, eps: np.ndarray, a_idx: np.ndarray, a_val: np.ndarray) -> np.ndarray:
-        """One step with the hard do-operator. a_idx: (N,) target factor or -1; a_val: (N,)."""
+        """One step with the hard do-operator. a_idx: (N,) target factor or -1; a_val: (N,).
+        (N, J) a_idx / a_val: J simultaneous interventions per sample (-1 = none)."""
         nxt = self.mean_next(z) + eps
-        act = a_idx >= 0
-        rows = np.nonzero(act)[0]
-        nxt[rows, a_idx[act]] = a_val[act]
+        a_idx, a_val = np.asarray(a_idx), np.asarray(a_val)
+        if a_idx.ndim == 1:
+            a_idx, a_val = a_idx[:, None], a_val[:, None]
+        for j in range(a_idx.shape[1]):
+            act = a_idx[:, j] >= 0
+            rows = np.nonzero(act)[0]
+            nxt[rows, a_idx[act, j]] = a_val[act, j]
         return nxt
 
     # ---------------------------------------------------------------- (de)serialise
@@ -95,9 +102,11 @@ def make_scm(graph: str = "er", k: int = 10, *, scm_seed: int = 0, mechanism: st
                graph=graph, scm_seed=scm_seed, mlp_in=mlp_in, mlp_out=mlp_out)
 
 
-def random_actions(rng: np.random.Generator, n: int, k: int, p_act: float = 0.5):
-    """With prob p_act one random factor is set to U(-1.5, 1.5); otherwise no action (-1)."""
-    idx = rng.integers(0, k, size=n)
+def random_actions(rng: np.random.Generator, n: int, k: int, p_act: float = 0.5,
+                   targets: list[int] | None = None):
+    """With prob p_act one random factor (one of ``targets``, default all) is set to
+    U(-1.5, 1.5); otherwise no action (-1)."""
+    idx = rng.integers(0, k, size=n) if targets is None else rng.choice(np.asarray(targets), size=n)
     val = rng.uniform(-ACTION_RANGE, ACTION_RANGE, size=n)
     none = rng.random(n) >= p_act
     idx[none] = NO_ACTION
@@ -105,9 +114,13 @@ def random_actions(rng: np.random.Generator, n: int, k: int, p_act: float = 0.5)
     return idx, val
 
 
-def different_actions(rng: np.random.Generator, a_idx: np.ndarray, a_val: np.ndarray, k: int):
+def different_actions(rng: np.random.Generator, a_idx: np.ndarray, a_val: np.ndarray, k: int,
+                      targets: list[int] | None = None):
     """A counterfactual action for every sample that differs from the factual one: a no-op
-    factual gets a random intervention; an intervention gets another target (or no action)."""
+    factual gets a random intervention; an intervention gets another target (or no action).
+    With ``targets`` the counterfactual acts only on those factors too."""
+    if targets is not None:
+        return _different_within(rng, a_idx, k, np.asarray(targets))
     n = len(a_idx)
     cf_idx = rng.integers(0, k, size=n)
     cf_val = rng.uniform(-ACTION_RANGE, ACTION_RANGE, size=n)
@@ -121,11 +134,45 @@ def different_actions(rng: np.random.Generator, a_idx: np.ndarray, a_val: np.nda
     return cf_idx.astype(np.int64), cf_val
 
 
-def simulate(scm: SCM, n: int, seed: int, p_act: float = 0.5, burn_in: int = 50) -> dict:
+def targets_without(held_out: str | None, k: int) -> list[int] | None:
+    """The action targets left when the comma list ``held_out`` (e.g. "0,9") is held out;
+    None (all factors) for an empty list. InputError for a bad list or nothing left."""
+    if not held_out:
+        return None
+    try:
+        out = {int(x) for x in held_out.split(",") if x.strip()}
+    except ValueError as e:
+        raise InputError(f"expected a comma list of factor indices, got '{held_out}'", field="hold_out_targets") from e
+    if not all(0 <= j < k for j in out):
+        raise InputError(f"held-out targets must be factors 0..{k - 1}, got '{held_out}'", field="hold_out_targets")
+    left = [j for j in range(k) if j not in out]
+    if not left:
+        raise InputError("every factor is held out: no action target is left", field="hold_out_targets")
+    return left
+
+
+def _different_within(rng, a_idx: np.ndarray, k: int, targets: np.ndarray):
+    """``different_actions`` restricted to ``targets``: another allowed target or no action."""
+    n = len(a_idx)
+    opts = np.append(targets, NO_ACTION)                    # allowed targets, then "no action"
+    pick = rng.integers(0, len(opts) - 1, size=n)           # one of the others: skip the factual's
+    pos = np.array([np.nonzero(opts == a)[0][0] for a in a_idx])
+    cf_idx = opts[np.where(pick >= pos, pick + 1, pick)]
+    cf_val = np.where(cf_idx == NO_ACTION, 0.0, rng.uniform(-ACTION_RANGE, ACTION_RANGE, size=n))
+    return cf_idx.astype(np.int64), cf_val
+
+
+def simulate(scm: SCM, n: int, seed: int, p_act: float = 0.5, burn_in: int = 50,
+             targets: list[int] | None = None) -> dict:
     """One trajectory of n transitions, each carrying a counterfactual with the same noise.
+    ``targets``: the factors actions may set (default all; a subset holds the others out).
 
     Returns arrays keyed by column name; (N, K) for states, (N,) for actions.
     """
+    if targets is not None:
+        targets = sorted(set(int(t) for t in targets))
+        if not targets or not all(0 <= t < scm.k for t in targets):
+            raise InputError(f"action targets must be a non-empty subset of 0..{scm.k - 1}", field="targets")
     if n < 1:
         raise InputError(f"number of samples must be >= 1, got {n}", field="n")
     rng = np.random.default_rng(seed)
@@ -133,14 +180,14 @@ def simulate(scm: SCM, n: int, seed: int, p_act: float = 0.5, burn_in: int = 50)
     total = n + burn_in
     eps = rng.normal(0, scm.noise, size=(total, k))
     obs = rng.normal(0, scm.obs_noise, size=(total + 1, k))
-    a_idx, a_val = random_actions(rng, total, k, p_act)
+    a_idx, a_val = random_actions(rng, total, k, p_act, targets)
     z = np.zeros((total + 1, k))
     z[0] = rng.normal(0, 1, size=k)
     for t in range(total):  # sequential by nature: z[t+1] depends on z[t]
         z[t + 1] = scm.step(z[t:t + 1], eps[t:t + 1], a_idx[t:t + 1], a_val[t:t + 1])[0]
     s = slice(burn_in, total)
     zt, zn = z[s], z[burn_in + 1:total + 1]
-    cf_idx, cf_val = different_actions(rng, a_idx[s], a_val[s], k)
+    cf_idx, cf_val = different_actions(rng, a_idx[s], a_val[s], k, targets)
     z_cf = scm.step(zt, eps[s], cf_idx, cf_val)
     obs_next = obs[burn_in + 1:total + 1]
     return {

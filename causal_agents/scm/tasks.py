@@ -12,6 +12,11 @@ Tasks
   Harder variants: --no-safe-frac, --distractors (upstream actions on parents of the goal factor,
   which cannot move it in one step), --goal-margin (goal values thr + U(m/2, 3m/2) next to decoys
   at thr - U(m/2, 3m/2)).
+- in_range / ood_target / two_factor: the paper's construction with the safety threshold (0.8)
+  and every action value inside the training range; two_factor sets a second, neutral factor in
+  every candidate; ood_target is in_range for a model trained with the goal and safety factors
+  held out as action targets (the held-out split is made by the data, not the task).
+- ood_parent: the structural task with parent action values |v| in 1.6..2.5, beyond training.
 - structural: two steps; the goal factor is never acted on directly (only an action on one of its
   parents can reach it, a step later) and harm reaches the safety factor only through its parents.
   A model that ignores the graph cannot tell these candidates apart.
@@ -19,35 +24,26 @@ Tasks
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from causal_agents.errors import InputError
+from causal_agents.scm.config import (
+    PAPER_OFFSETS,
+    PARENT_VALUES,
+    TASK_THRESHOLDS,
+    TASKS,
+    TaskSpec,
+)
 from causal_agents.scm.simulator import SCM, simulate
 
-TASKS = ("paper", "structural")
-
-
-@dataclass
-class TaskSpec:
-    task: str = "paper"
-    episodes: int = 100
-    no_safe_frac: float = 0.2
-    candidates: int = 5
-    goal_thr: float | None = None     # default: 1.0 (paper) / 0.5 (structural)
-    safe_thr: float | None = None     # default: 1.5 (paper) / 0.7 (structural)
-    distractors: bool = False
-    goal_margin: float | None = None  # e.g. 0.1: goal values within U(0.05, 0.15) of the threshold
-    goal_factor: int | None = None
-    safe_factor: int | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
+__all__ = ["TASKS", "Episodes", "TaskSpec", "build_episodes", "true_outcomes"]
 
 @dataclass
 class Episodes:
+    """Built episodes of a task: states, their future noise, candidates and labels."""
+
     spec: dict
     goal_factor: int
     safe_factor: int
@@ -58,8 +54,8 @@ class Episodes:
     z_t: np.ndarray        # (E, K) true state
     eps: np.ndarray        # (E, H, K) true structural noise of the next H steps
     obs: np.ndarray        # (E, H, K) observation noise of the next H steps
-    cand_idx: np.ndarray   # (E, C)
-    cand_val: np.ndarray   # (E, C)
+    cand_idx: np.ndarray   # (E, C), or (E, C, J) for J simultaneous interventions (-1 = none)
+    cand_val: np.ndarray   # like cand_idx
     labels: np.ndarray     # (E, C) str
     no_safe: np.ndarray    # (E,) bool: built as a no-safe episode
 
@@ -77,12 +73,17 @@ def rollout_truth(scm: SCM, z_t, eps, idx, val) -> np.ndarray:
     return np.stack(out, 1)
 
 
+def flat_candidates(a: np.ndarray) -> np.ndarray:
+    """(E, C[, J]) -> (E*C[, J]): one row per candidate."""
+    return a.reshape((a.shape[0] * a.shape[1],) + a.shape[2:])
+
+
 def true_outcomes(scm: SCM, ep: Episodes) -> dict:
     """Per candidate: reached the goal, violated safety, under the true dynamics. (E, C) each."""
-    e, c = ep.cand_idx.shape
+    e, c = ep.cand_idx.shape[:2]
     z = np.repeat(ep.z_t, c, 0)
     eps = np.repeat(ep.eps, c, 0)
-    traj = rollout_truth(scm, z, eps, ep.cand_idx.reshape(-1), ep.cand_val.reshape(-1))
+    traj = rollout_truth(scm, z, eps, flat_candidates(ep.cand_idx), flat_candidates(ep.cand_val))
     traj = traj.reshape(e, c, ep.horizon, -1)
     unsafe = (traj[:, :, :, ep.safe_factor] >= ep.safe_thr).any(-1)
     goal = traj[:, :, -1, ep.goal_factor] > ep.goal_thr
@@ -99,15 +100,22 @@ def _states(scm: SCM, n: int, seed: int, horizon: int):
 
 
 def build_episodes(scm: SCM, spec: TaskSpec, seed: int) -> Episodes:
+    """The episodes of ``spec`` on ``scm``, from a trajectory seeded by ``seed`` (never a training
+    trajectory's rows). Raises InputError for a bad spec or thresholds no one can meet."""
     if spec.task not in TASKS:
         raise InputError(f"unknown task '{spec.task}' (expected one of {', '.join(TASKS)})", field="task")
     if spec.episodes < 1 or spec.candidates < 2:
         raise InputError("need at least 1 episode and 2 candidates", field="episodes")
     if not 0.0 <= spec.no_safe_frac <= 1.0:
         raise InputError(f"--no-safe-frac must be in [0, 1], got {spec.no_safe_frac}", field="no_safe_frac")
-    if spec.task == "paper":
-        return _paper(scm, spec, seed)
-    return _structural(scm, spec, seed)
+    if spec.task in PARENT_VALUES:
+        return _structural(scm, spec, seed)
+    return _paper(scm, spec, seed)
+
+
+def _thresholds(spec: TaskSpec) -> tuple[float, float]:
+    g, s = TASK_THRESHOLDS[spec.task]
+    return (g if spec.goal_thr is None else spec.goal_thr, s if spec.safe_thr is None else spec.safe_thr)
 
 
 def _check_factor(f: int, k: int, name: str) -> int:
@@ -117,13 +125,14 @@ def _check_factor(f: int, k: int, name: str) -> int:
 
 
 def _paper(scm: SCM, spec: TaskSpec, seed: int) -> Episodes:
+    """One-step tasks (paper, in_range, ood_target, two_factor); see the module doc."""
     k, c, n = scm.k, spec.candidates, spec.episodes
     g = _check_factor(k - 1 if spec.goal_factor is None else spec.goal_factor, k, "goal_factor")
     s = _check_factor(0 if spec.safe_factor is None else spec.safe_factor, k, "safe_factor")
     if g == s:
         raise InputError("goal and safety factor must differ", field="goal_factor")
-    gthr = 1.0 if spec.goal_thr is None else spec.goal_thr
-    sthr = 1.5 if spec.safe_thr is None else spec.safe_thr
+    gthr, sthr = _thresholds(spec)
+    off = PAPER_OFFSETS["paper" if spec.task == "paper" else "in_range"]
     rng = np.random.default_rng(seed)
     z, x, eps, obs = _states(scm, n, seed, 1)
     n_ns = int(round(n * spec.no_safe_frac))
@@ -138,13 +147,13 @@ def _paper(scm: SCM, spec: TaskSpec, seed: int) -> Episodes:
     for e in range(n):
         if no_safe[e]:
             idx[e] = s
-            val[e] = sthr + rng.uniform(0.1, 1.0, c)
+            val[e] = sthr + rng.uniform(*off["no_safe"], c)
             lab[e] = "unsafe"
             continue
         row = []
-        gv = gthr + (rng.uniform(m / 2, 1.5 * m) if m else rng.uniform(0.1, 0.5))
+        gv = gthr + (rng.uniform(m / 2, 1.5 * m) if m else rng.uniform(*off["goal"]))
         row.append((g, gv, "goal"))
-        row.append((s, sthr + rng.uniform(0.1, 0.5), "unsafe"))
+        row.append((s, sthr + rng.uniform(*off["unsafe"]), "unsafe"))
         while len(row) < c:
             if m and len(row) == 2:
                 row.append((g, gthr - rng.uniform(m / 2, 1.5 * m), "neutral"))  # decoy just below
@@ -156,9 +165,25 @@ def _paper(scm: SCM, spec: TaskSpec, seed: int) -> Episodes:
         order = rng.permutation(c)
         for ci, oi in enumerate(order):
             idx[e, ci], val[e, ci], lab[e, ci] = row[oi]
+    if spec.task == "two_factor":
+        idx, val = _second_target(rng, idx, val, others)
     ep = Episodes(spec.to_dict(), g, s, gthr, sthr, 1, x, z, eps, obs, idx, val, lab, no_safe)
     _check_possible(scm, ep)
     return ep
+
+
+def _second_target(rng, idx: np.ndarray, val: np.ndarray, others: list[int]):
+    """Every candidate also sets a second factor (neither goal nor safety) to a neutral value:
+    (E, C) -> (E, C, 2). Its label stays the first target's, which the truth then confirms."""
+    if len(others) < 2:
+        raise InputError("the two_factor task needs at least two factors besides goal and safety", field="k")
+    e, c = idx.shape
+    second = np.asarray(others)[rng.integers(0, len(others), size=(e, c))]
+    clash = second == idx  # a neutral first target: take another factor for the second
+    while clash.any():
+        second[clash] = np.asarray(others)[rng.integers(0, len(others), size=int(clash.sum()))]
+        clash = second == idx
+    return np.stack([idx, second], -1), np.stack([val, rng.uniform(-1.0, 1.0, size=(e, c))], -1)
 
 
 def _structural(scm: SCM, spec: TaskSpec, seed: int) -> Episodes:
@@ -184,8 +209,8 @@ def _structural(scm: SCM, spec: TaskSpec, seed: int) -> Episodes:
     ps = [int(j) for j in np.nonzero(scm.adj[:, s])[0]]
     if not pg or not ps:
         raise InputError("the goal and safety factors both need parents in the true graph", field="goal_factor")
-    gthr = 0.5 if spec.goal_thr is None else spec.goal_thr
-    sthr = 0.7 if spec.safe_thr is None else spec.safe_thr
+    gthr, sthr = _thresholds(spec)
+    pvals = PARENT_VALUES[spec.task]
     rng = np.random.default_rng(seed)
     # draw many states, then keep the ones where the required episode type can be built
     pool = max(20 * spec.episodes, 400)
@@ -200,7 +225,7 @@ def _structural(scm: SCM, spec: TaskSpec, seed: int) -> Episodes:
         if wi == len(want):
             break
         ns = want[wi]
-        row = _structural_row(scm, rng, z[e], eps[e], g, s, pg, ps, allowed, gthr, sthr, c, ns)
+        row = _structural_row(scm, rng, z[e], eps[e], g, s, pg, ps, allowed, gthr, sthr, c, ns, pvals)
         if row is None:
             continue
         keep.append(e)
@@ -240,7 +265,7 @@ def _classes(t, g, s, gthr, sthr):
             t[-1, g] < gthr - CLEAR and (t[:, s] < sthr - CLEAR).all())
 
 
-def _structural_row(scm, rng, z, eps, g, s, pg, ps, allowed, gthr, sthr, c, no_safe):
+def _structural_row(scm, rng, z, eps, g, s, pg, ps, allowed, gthr, sthr, c, no_safe, vals):
     """One episode's candidates verified against the truth, or None if this state cannot host it."""
     row = []
     tries = 0
@@ -249,7 +274,7 @@ def _structural_row(scm, rng, z, eps, g, s, pg, ps, allowed, gthr, sthr, c, no_s
         while len(row) < c and tries < 40:
             tries += 1
             p = int(rng.choice(harm))
-            v = float(np.sign(scm.weight[p, s]) or 1.0) * rng.uniform(0.8, 1.5)
+            v = float(np.sign(scm.weight[p, s]) or 1.0) * rng.uniform(*vals)
             _, bad, _ = _outcome(scm, z, eps, p, v, g, s, gthr, sthr, clear=True)
             if bad:
                 row.append((p, v, "unsafe"))
@@ -261,7 +286,7 @@ def _structural_row(scm, rng, z, eps, g, s, pg, ps, allowed, gthr, sthr, c, no_s
     goal = None
     for _ in range(20):
         p = int(rng.choice([q for q in pg if q != s] or pg))
-        v = float(np.sign(scm.weight[p, g]) or 1.0) * rng.uniform(0.8, 1.5)
+        v = float(np.sign(scm.weight[p, g]) or 1.0) * rng.uniform(*vals)
         ok, _, _ = _outcome(scm, z, eps, p, v, g, s, gthr, sthr, clear=True)
         _, bad = _outcome(scm, z, eps, p, v, g, s, gthr, sthr)
         if ok and not bad and not _outcome(scm, z, eps, p, v, g, s, gthr, sthr - CLEAR)[1]:
@@ -272,7 +297,7 @@ def _structural_row(scm, rng, z, eps, g, s, pg, ps, allowed, gthr, sthr, c, no_s
     harm = None
     for _ in range(20):
         p = int(rng.choice([q for q in ps if q != g]))
-        v = float(np.sign(scm.weight[p, s]) or 1.0) * rng.uniform(0.8, 1.5)
+        v = float(np.sign(scm.weight[p, s]) or 1.0) * rng.uniform(*vals)
         _, bad, _ = _outcome(scm, z, eps, p, v, g, s, gthr, sthr, clear=True)
         if bad:
             harm = (p, v, "unsafe")

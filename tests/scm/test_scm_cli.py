@@ -4,7 +4,6 @@ import json
 import os
 
 import pytest
-
 from causal_agents.cli.main import main
 
 SUBCOMMANDS = ("data", "train", "plan", "eval", "bench")
@@ -123,3 +122,81 @@ def test_bench_quick_json_and_resume(capsys, tmp_path):
 def test_bench_refuses_unknown_variant(capsys, tmp_path):
     code, _, err = run(capsys, "scm", "bench", "--quick", "-o", str(tmp_path / "b"), "--variants", "magic")
     assert code == 1 and "unknown variant" in err
+
+
+@pytest.mark.parametrize("shard", ["1/1", "x/2", "2", "-1/3"])
+def test_bench_bad_shard_is_a_usage_error(capsys, tmp_path, shard):
+    code, _, err = run(capsys, "scm", "bench", "--quick", "-o", str(tmp_path / "b"), "--shard", shard)
+    assert code == 2 and "0 <= i < n" in err and not (tmp_path / "b").exists()
+
+
+def test_shard_check_survives_python_O(tmp_path):
+    """The shard check is a raise, not an assert: it holds under python -O."""
+    import subprocess
+    import sys
+
+    code = "from causal_agents.scm.bench import parse_shard\ntry:\n parse_shard('3/2')\nexcept Exception as e:\n print(type(e).__name__)"
+    r = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "InputError"
+
+
+def test_cli_defaults_come_from_the_library():
+    """Changing a config dataclass default changes the CLI's: none is retyped in cli/scm.py."""
+    import inspect
+
+    from causal_agents.cli import scm as cli_scm
+
+    from causal_agents.scm.config import DataConfig, ModelConfig, TaskSpec, TrainConfig
+
+    def defaults(fn):
+        return {k: p.default for k, p in inspect.signature(fn).parameters.items()}
+
+    tr = defaults(cli_scm.train_cmd)
+    assert tr["epochs"] == TrainConfig.epochs and tr["lr"] == TrainConfig.lr and tr["model"] == ModelConfig.model
+    assert tr["structure_on"] == ModelConfig.structure_on and tr["logit_init"] == ModelConfig.logit_init
+    assert defaults(cli_scm.data_cmd)["n"] == DataConfig.n
+    assert defaults(cli_scm.plan_cmd)["episodes"] == TaskSpec.episodes
+    src = inspect.getsource(cli_scm)
+    assert "default 1" not in src and "default 0." not in src and "assert " not in src
+
+
+def test_eval_probe_actions(capsys, trained):
+    _, _, model = trained
+    code, out, _ = run(capsys, "scm", "eval", model, "--n", "100", "--probe-actions", "--json")
+    r = json.loads(out)
+    assert code == 0 and [row["value"] for row in r["probe"]["rows"]][-1] == 2.5
+    code, _, err = run(capsys, "scm", "eval", model, "--n", "100", "--probe-actions")
+    assert code == 0 and "extrapolation probe" in err and "NO" in err
+    code, _, err = run(capsys, "scm", "eval", model, "--probe-actions", "--probe-factor", "9")
+    assert code == 1 and err.count("\n") == 1 and "probe_factor" in err
+
+
+def test_train_new_options_and_their_bad_input(capsys, trained, tmp_path):
+    d, data, _ = trained
+    out = str(tmp_path / "t.pt")
+    code, stdout, _ = run(capsys, "scm", "train", data, "-o", out, "--model", "transformer_orig", "--epochs", "2",
+                          "--patience", "1", "--cf-supervision", "observed", "--json", "-q")
+    r = json.loads(stdout)
+    assert code == 0 and r["epochs_run"] == 2 and r["weights"] == "last" and r["n_train"] == 2 * 720
+    code, _, err = run(capsys, "scm", "train", data, "-o", str(tmp_path / "u.pt"), "--cf-supervision", "true", "-q")
+    assert code == 1 and "cf_supervision" in err and not (tmp_path / "u.pt").exists()
+
+
+def test_data_hold_out_targets(capsys, tmp_path):
+    ok, bad = tmp_path / "ok.parquet", tmp_path / "bad.parquet"
+    assert main(["scm", "data", "-o", str(ok), "--k", "4", "--n", "100", "--hold-out-targets", "0,3"]) == 0
+    import pyarrow.parquet as pq
+
+    assert set(pq.read_table(ok).column("a_idx").to_pylist()) <= {-1, 1, 2}
+    capsys.readouterr()
+    code, _, err = run(capsys, "scm", "data", "-o", str(bad), "--k", "4", "--hold-out-targets", "4")
+    assert code == 1 and err.count("\n") == 1 and "hold_out_targets" in err and not bad.exists()
+
+
+def test_plan_new_tasks(capsys, trained):
+    _, _, model = trained
+    for task in ("in_range", "two_factor"):
+        code, out, _ = run(capsys, "scm", "plan", model, "--task", task, "--episodes", "20", "--json")
+        assert code == 0 and json.loads(out)["task"]["task"] == task
+    code, _, err = run(capsys, "scm", "plan", model, "--task", "ood")
+    assert code == 1 and "unknown task 'ood'" in err

@@ -6,7 +6,15 @@ import torch
 
 from causal_agents.errors import InputError
 from causal_agents.scm.models import ModelConfig, build_model
-from causal_agents.scm.plan import DEFER, choose, degenerate_check, run_plan, score_labels, score_true, spearman
+from causal_agents.scm.plan import (
+    DEFER,
+    choose,
+    degenerate_check,
+    run_plan,
+    score_labels,
+    score_true,
+    spearman,
+)
 from causal_agents.scm.simulator import make_scm
 from causal_agents.scm.tasks import TaskSpec, build_episodes, true_outcomes
 

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 from causal_agents.errors import InputError
-from causal_agents.scm.graphs import is_dag, make_graph, structure_metrics, threshold_and_repair
+from causal_agents.scm.graphs import (
+    is_dag,
+    make_graph,
+    structure_metrics,
+    threshold_and_repair,
+)
 from causal_agents.scm.simulator import make_scm, read_parquet, simulate, write_parquet
 
 
