@@ -24,6 +24,7 @@ from causal_agents.transcripts.render import AGENT, CONTEXT, PROTOCOL, WORLD, ge
 
 IGNORE_INDEX = -100
 MODES = ("obs", "do")
+TRUNCATE_SIDES = ("right", "left")
 
 
 class TokenClass(IntEnum):
@@ -87,14 +88,29 @@ class Encoded:
     def labels(self, mode: str) -> np.ndarray:
         return np.where(self.supervised(mode), self.input_ids, IGNORE_INDEX)
 
-    def truncate(self, max_length: int) -> tuple["Encoded", dict]:
-        """Keep the first ``max_length`` tokens; returns the supervised tokens lost per mode."""
+    def truncate(self, max_length: int, side: str = "right") -> tuple["Encoded", dict]:
+        """Keep ``max_length`` tokens; returns the supervised tokens lost per mode.
+
+        ``side="right"`` drops the end (keeps the first tokens); ``side="left"`` drops the
+        beginning, keeping the end of a long transcript where the verdicts usually are. The
+        first kept token then has no context left to be predicted from (labels are shifted
+        inside the loss), so it becomes untrainable and counts as lost: the counts stay the
+        labels a trainer uses.
+        """
+        if side not in TRUNCATE_SIDES:
+            raise CagError(f"unknown truncation side {side!r} (expected left or right)")
+        if max_length < 1:
+            raise CagError(f"max_length must be at least 1, got {max_length}")
         if len(self) <= max_length:
             return self, {m: 0 for m in MODES}
-        lost = {m: int(self.supervised(m)[max_length:].sum()) for m in MODES}
-        cut = slice(0, max_length)
-        return Encoded(self.input_ids[cut], self.classes[cut], self.segment[cut], self.trainable[cut], self.text,
-                       self.record_id, self.straddling), lost
+        cut = slice(0, max_length) if side == "right" else slice(len(self) - max_length, len(self))
+        trainable = self.trainable[cut].copy()
+        if side == "left":
+            trainable[0] = False
+        kept = Encoded(self.input_ids[cut], self.classes[cut], self.segment[cut], trainable, self.text,
+                       self.record_id, self.straddling)
+        lost = {m: int(self.supervised(m).sum() - kept.supervised(m).sum()) for m in MODES}
+        return kept, lost
 
 
 def encode(record: dict, tokenizer, renderer: str = "plain") -> Encoded:
