@@ -69,7 +69,7 @@ def build_examples(encs: list, modes: tuple[str, ...], weighting: str = "token",
 def supervised_counts(examples: list[Example], modes) -> dict:
     """Supervised label positions per mode (each position predicts the next token: the HF
     convention shifts labels inside the loss, so the first label of a sequence is never used;
-    the label builder never supervises it, position 0 is always context or a role prefix)."""
+    the label builder never supervises it, so these counts are the positions the loss trains)."""
     return {m: int(sum((ex.labels[m] != IGNORE_INDEX).sum() for ex in examples)) for m in modes}
 
 

@@ -11,6 +11,11 @@ The text is tokenized once; classes come from character offsets. A token that st
 two spans takes the most protective class among the characters it covers
 (context > agent > world > protocol) and is trainable only if all of them are: no
 character the agent wrote is ever supervised under ``do``.
+
+The first token of a sequence is never supervised, whatever its class: labels are shifted
+inside every trainer's loss (cag's, TRL's, Axolotl's), so nothing predicts position 0. A
+transcript without a leading system message starts with a supervised role prefix; counting
+it made `cag stats` report one token per such transcript that no trainer ever trains.
 """
 
 from __future__ import annotations
@@ -129,6 +134,8 @@ def encode_batch(records: list[dict], tokenizer, renderer: str = "plain") -> lis
     out = []
     for rec, (text, spans), enc in zip(records, rendered, encodings):
         classes, segment, trainable, straddling = classify(enc, spans)
+        if len(trainable):
+            trainable[0] = False  # nothing precedes it to predict it from (see the module doc)
         out.append(Encoded(enc.ids, classes, segment, trainable, text,
                            record_id=rec.get("id"), straddling=straddling))
     return out

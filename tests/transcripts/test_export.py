@@ -167,3 +167,16 @@ def test_datasets_reads_both_formats(cag, tmp_path):
     assert a.to_list() == b["train"].to_list() == rows(pq_dir)[0]
     assert read_metadata(str(hf_dir))["format"] == "hf"
     assert not [n for n in os.listdir(hf_dir) if n.endswith(".parquet") or n.startswith(".")]
+
+
+def test_first_token_is_never_supervised(byte_tok):
+    """Labels are shifted inside every trainer's loss: nothing predicts position 0. A transcript
+    without a system message starts with a supervised role prefix; it used to be counted by
+    `cag stats` (multi_agent.jsonl: one token more than TRL trained)."""
+    from causal_agents.transcripts.labels import encode
+
+    enc = encode({"segments": [{"role": "user", "gate": "world", "text": "hi", "weight": 1.0},
+                               {"role": "assistant", "gate": "agent", "text": "yo", "weight": 1.0}]}, byte_tok)
+    assert enc.classes[0] != 0  # a role prefix, not context
+    assert not enc.supervised("obs")[0] and not enc.supervised("do")[0]
+    assert enc.supervised("do")[1:].any()
