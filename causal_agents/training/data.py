@@ -52,13 +52,14 @@ def token_weights(enc, mode: str, weighting: str) -> np.ndarray:
 
 
 def build_examples(encs: list, modes: tuple[str, ...], weighting: str = "token",
-                   max_length: int | None = None) -> tuple[list[Example], dict]:
-    """Examples for the given modes, and the supervised tokens that truncation lost per mode."""
+                   max_length: int | None = None, truncate: str = "right") -> tuple[list[Example], dict]:
+    """Examples for the given modes, and the supervised tokens that truncation lost per mode
+    (``truncate="left"`` keeps the end of a long transcript: labels.Encoded.truncate)."""
     lost = {m: 0 for m in MODES}
     out = []
     for enc in encs:
         if max_length is not None:
-            enc, l = enc.truncate(max_length)
+            enc, l = enc.truncate(max_length, truncate)
             for m in MODES:
                 lost[m] += l[m]
         out.append(Example(enc.input_ids, {m: enc.labels(m) for m in modes},
@@ -188,7 +189,7 @@ def prepare(cfg, records: list[dict], source: str, tokenizer=None) -> Prepared:
     keep = [all(e.has_evidence() if m == "do" else e.supervised(m).any() for m in cfg.modes) for e in encs]
     refused = [e.record_id for e, k in zip(encs, keep) if not k]
     encs = [e for e, k in zip(encs, keep) if k]
-    examples, lost = build_examples(encs, cfg.modes, cfg.loss_weighting, cfg.max_length)
+    examples, lost = build_examples(encs, cfg.modes, cfg.loss_weighting, cfg.max_length, cfg.truncate)
     check_supervised(supervised_counts(examples, cfg.modes), source)
     digests = {}
     for m in cfg.modes:

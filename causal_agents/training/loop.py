@@ -46,6 +46,12 @@ def build_model(cfg: TrainConfig, tokenizer, dtype):
             model = get_peft_model(model, lcfg)
         except ValueError as e:
             raise CagError(f"--lora-targets {','.join(cfg.lora_targets)}: {e}") from e
+    if cfg.gradient_checkpointing:
+        # Activations are recomputed in backward: memory per layer instead of per token-layer.
+        # Non-reentrant: works with LoRA's frozen inputs without enable_input_require_grads.
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        enable(gradient_checkpointing_kwargs={"use_reentrant": False})  # the older name before transformers 5.2x
+        model.config.use_cache = False
     return model
 
 
@@ -121,8 +127,12 @@ def train(cfg: TrainConfig, records: list[dict], out: str, source: str = "<data>
             os.makedirs(run_dir, exist_ok=True)
         if world > 1:
             torch.distributed.barrier()
-        results[mode] = _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, resume,
-                                   progress and rank == 0, log, bar_position)
+        if cfg.engine == "trl":
+            from causal_agents.training.trl_engine import train_one
+        else:
+            train_one = _train_one
+        results[mode] = train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, resume,
+                                  progress and rank == 0, log, bar_position)
     return results
 
 
@@ -282,6 +292,10 @@ def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, r
     st.model.train()
     bar = _bar(n_steps, st.start, mode, progress, bar_position)
     metrics = MetricsWriter(metrics_path if rank == 0 else None)
+    if cfg.report_to:
+        from causal_agents.training.report import with_reporters
+
+        metrics = with_reporters(metrics, cfg, run_dir, mode, rank)
     t_run = time.perf_counter()
     last_loss = float("nan")
     try:
