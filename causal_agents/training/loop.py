@@ -49,8 +49,11 @@ def build_model(cfg: TrainConfig, tokenizer, dtype):
     if cfg.gradient_checkpointing:
         # Activations are recomputed in backward: memory per layer instead of per token-layer.
         # Non-reentrant: works with LoRA's frozen inputs without enable_input_require_grads.
-        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
-        enable(gradient_checkpointing_kwargs={"use_reentrant": False})  # the older name before transformers 5.2x
+        kwargs = {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers 5.2x renamed it
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         model.config.use_cache = False
     return model
 
