@@ -50,7 +50,7 @@ def train(
                                                 "by a long tool output).")] = "token",
     max_length: Annotated[Optional[int], typer.Option("--max-length", help="Truncate transcripts to N tokens (lost supervised tokens are reported).")] = None,
     truncate: Annotated[str, typer.Option("--truncate", help="With --max-length: right drops the end, left keeps the end of a long transcript (where its verdicts are).")] = "right",
-    engine: Annotated[str, typer.Option("--engine", help="cag: cag's own loop (the default, twice TRL's speed on CPU). trl: TRL's SFTTrainer on the same plan, labels and optimizer (pip install 'cag[trl]'); accelerate launch --config_file gives it FSDP or DeepSpeed.")] = "cag",
+    engine: Annotated[str, typer.Option("--engine", help="cag: cag's own loop (the default, and faster). trl: TRL's SFTTrainer on the same plan, labels and optimizer (pip install 'cag\\[trl]'); accelerate launch --config_file gives it FSDP or DeepSpeed.")] = "cag",
     gradient_checkpointing: Annotated[bool, typer.Option("--gradient-checkpointing", help="Recompute activations in backward: much less memory on long transcripts, more time.")] = False,
     report_to: Annotated[List[str], typer.Option("--report-to", help="Also log metrics to tensorboard or wandb (repeatable; none: only metrics.jsonl). wandb honours WANDB_MODE=offline.")] = [],
     lora: Annotated[bool, typer.Option("--lora", help="Train a LoRA adapter (peft) instead of all weights.")] = False,
