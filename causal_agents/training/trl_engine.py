@@ -155,9 +155,16 @@ def _resume_point(ckpt_dir: str, fp: str, resume: bool, mode: str, log) -> tuple
 
 
 def _args(cfg, run_dir: str, device, progress: bool):
+    import dataclasses
+
     from trl import SFTConfig
 
-    return SFTConfig(
+    # build_model turns checkpointing on with cfg.gradient_checkpointing; TRL's default (on)
+    # must not wrap it again. transformers 5.2x renamed the field.
+    names = {f.name for f in dataclasses.fields(SFTConfig)}
+    no_ckpt = {"activation_checkpointing": False} if "activation_checkpointing" in names else {
+        "gradient_checkpointing": False}
+    return SFTConfig(**no_ckpt,
         output_dir=os.path.join(run_dir, "checkpoints"), per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, max_steps=-1, num_train_epochs=1,  # the plan holds every epoch
         max_grad_norm=cfg.grad_clip if cfg.grad_clip and cfg.grad_clip > 0 else 1e12,
@@ -165,7 +172,7 @@ def _args(cfg, run_dir: str, device, progress: bool):
         save_steps=cfg.save_every or 500, save_total_limit=1, seed=cfg.seed, use_cpu=device.type == "cpu",
         report_to=list(cfg.report_to) or "none", disable_tqdm=not progress,
         max_length=None, remove_unused_columns=False, dataset_kwargs={"skip_prepare_dataset": True},
-        dataloader_num_workers=0, gradient_checkpointing=False,  # build_model turns it on with cfg.gradient_checkpointing
+        dataloader_num_workers=0,
         average_tokens_across_devices=True, save_only_model=False)
 
 
