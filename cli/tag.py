@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -15,7 +15,10 @@ def tag(inputs: o.Inputs, output: o.Output = None, format: o.Format = None, self
         rejects: o.Rejects = None,
         workers: Annotated[int, typer.Option(
             "--workers", help="Processes for large JSONL inputs (0: one per CPU, at most 8). Pays off on "
-            "idle many-core machines; output order and content do not depend on it.")] = 1) -> None:
+            "idle many-core machines; output order and content do not depend on it.")] = 1,
+        shard: Annotated[Optional[str], typer.Option(
+            "--shard", help="I/N: tag only records I, I+N, I+2N, ... of the whole input (0 <= I < N), one "
+            "worker of N; `cag stats 'tagged-*.parquet'` over the N outputs counts what one run would.")] = None) -> None:
     """Tag transcripts with provenance gates, one tagged JSON record per input transcript.
 
     Reads OpenAI/HF chat (messages), ShareGPT (conversations), plain 'Role: text' (text),
@@ -28,10 +31,22 @@ def tag(inputs: o.Inputs, output: o.Output = None, format: o.Format = None, self
     from causal_agents.transcripts.tagging import tag_to_file
 
     opts = o.tag_options(self_, role_map, text_role, format)
+    part = _parse_shard(shard) if shard is not None else None
     if on_error == "skip" and rejects is None:
         rejects = f"{output}.rejects.jsonl" if output else "rejects.jsonl"
-    counts = tag_to_file(inputs, opts, output, on_error=on_error, rejects_path=rejects, workers=workers)
+    counts = tag_to_file(inputs, opts, output, on_error=on_error, rejects_path=rejects, workers=workers,
+                         shard=part)
     msg = f"tagged {counts.tagged:,} of {counts.read:,} records"
     if on_error == "skip":
         msg += f"; {counts.rejected:,} rejected -> {rejects}"
     info(msg)
+
+
+def _parse_shard(value: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise typer.BadParameter(f"expected I/N (e.g. 0/4), got {value!r}", param_hint="--shard") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise typer.BadParameter(f"expected 0 <= I < N, got {value!r}", param_hint="--shard")
+    return i, n

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
@@ -59,6 +59,10 @@ def train(
                                                 "supervised turn weighs the same (a short verdict is not swamped "
                                                 "by a long tool output).")] = D("loss_weighting"),
     max_length: Annotated[Optional[int], typer.Option("--max-length", help="Truncate transcripts to N tokens (lost supervised tokens are reported).")] = D("max_length"),
+    truncate: Annotated[str, typer.Option("--truncate", help="With --max-length: right drops the end, left keeps the end of a long transcript (where its verdicts are).")] = D("truncate"),
+    engine: Annotated[str, typer.Option("--engine", help="cag: cag's own loop (the default, and faster). trl: TRL's SFTTrainer on the same plan, labels and optimizer (pip install 'cag\\[trl]'); accelerate launch --config_file gives it FSDP or DeepSpeed.")] = D("engine"),
+    gradient_checkpointing: Annotated[bool, typer.Option("--gradient-checkpointing", help="Recompute activations in backward: much less memory on long transcripts, more time.")] = D("gradient_checkpointing"),
+    report_to: Annotated[List[str], typer.Option("--report-to", help="Also log metrics to tensorboard or wandb (repeatable; none: only metrics.jsonl). wandb honours WANDB_MODE=offline.")] = list(D("report_to")),
     lora: Annotated[bool, typer.Option("--lora", help="Train a LoRA adapter (peft) instead of all weights.")] = D("lora"),
     lora_r: Annotated[int, typer.Option("--lora-r", help="LoRA rank.")] = D("lora_r"),
     lora_alpha: Annotated[int, typer.Option("--lora-alpha", help="LoRA alpha.")] = D("lora_alpha"),
@@ -84,13 +88,24 @@ def train(
 
     Example: cag train truth.jsonl --mask both --out runs/truth
     """
+    from causal_agents.transcripts.labels import TRUNCATE_SIDES
     from causal_agents.transcripts.tagging import iter_tagged
+    from causal_agents.training.config import ENGINES, REPORTERS
+
+    if truncate not in TRUNCATE_SIDES:
+        raise typer.BadParameter(f"expected left or right, got {truncate!r}", param_hint="--truncate")
+    if engine not in ENGINES:
+        raise typer.BadParameter(f"expected one of {', '.join(ENGINES)}, got {engine!r}", param_hint="--engine")
+    for r in report_to:
+        if r not in REPORTERS:
+            raise typer.BadParameter(f"expected one of {', '.join(REPORTERS)}, got {r!r}", param_hint="--report-to")
     from causal_agents.training.loop import prepare, train as run_train
 
     cfg = TrainConfig(modes=parse_modes(mask), model=model, tokenizer=tokenizer, renderer=renderer, recipe=recipe,
                       lr=lr, weight_decay=weight_decay, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum,
                       grad_clip=grad_clip, scheduler=scheduler, warmup=warmup, dtype=dtype, seed=seed,
-                      loss_weighting=loss_weighting, max_length=max_length, lora=lora, lora_r=lora_r,
+                      loss_weighting=loss_weighting, max_length=max_length, truncate=truncate, engine=engine,
+                      gradient_checkpointing=gradient_checkpointing, report_to=tuple(report_to), lora=lora, lora_r=lora_r,
                       lora_alpha=lora_alpha, lora_targets=tuple(t.strip() for t in lora_targets.split(",") if t.strip()),
                       save_every=save_every, max_steps=max_steps, device=device, threads=threads,
                       tag_options=o.tag_options(self_, role_map, text_role, format).as_dict()).resolved()

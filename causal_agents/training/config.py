@@ -28,6 +28,8 @@ RECIPES = {
                  scheduler="linear", warmup=0.05, dtype="fp32"),
 }
 SCHEDULERS = ("constant", "linear", "cosine")
+ENGINES = ("cag", "trl")               # cag: this package's loop; trl: TRL's SFTTrainer on the same plan
+REPORTERS = ("none", "tensorboard", "wandb")
 
 
 @dataclass
@@ -50,6 +52,7 @@ class TrainConfig:
     seed: int = 0
     loss_weighting: str = "token"
     max_length: int | None = None
+    truncate: str = "right"             # which end --max-length drops; left keeps the (supervised) end
     group_by_length: bool = True
     lora: bool = False
     lora_r: int = 8
@@ -61,6 +64,9 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None          # CPU threads (None: torch's default)
     tag_options: dict = field(default_factory=dict)
+    engine: str = "cag"
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% more time
+    report_to: tuple = ()               # experiment trackers beside metrics.jsonl: tensorboard, wandb
 
     def resolved(self) -> "TrainConfig":
         """A copy with ``auto`` resolved and every recipe knob filled in; unknown names are a CagError."""
@@ -73,6 +79,12 @@ class TrainConfig:
         cfg = replace(self, recipe=recipe, **vals)
         if cfg.scheduler not in SCHEDULERS:
             raise CagError(f"unknown --scheduler {cfg.scheduler!r} (expected {', '.join(SCHEDULERS)})")
+        if cfg.engine not in ENGINES:
+            raise CagError(f"unknown --engine {cfg.engine!r} (expected {', '.join(ENGINES)})")
+        bad = [r for r in cfg.report_to if r not in REPORTERS]
+        if bad:
+            raise CagError(f"unknown --report-to {bad[0]!r} (expected {', '.join(REPORTERS)})")
+        cfg = replace(cfg, report_to=tuple(r for r in cfg.report_to if r != "none"))
         if cfg.dtype not in DTYPES:
             raise CagError(f"unknown --dtype {cfg.dtype!r} (expected {', '.join(DTYPES)})")
         return cfg
@@ -82,12 +94,13 @@ class TrainConfig:
         d = asdict(self)
         d["modes"] = list(self.modes)
         d["lora_targets"] = list(self.lora_targets)
+        d["report_to"] = list(self.report_to)
         return d
 
     def fingerprint(self, mode: str, data_digest: str) -> str:
         """What a checkpoint must match to be resumed: everything that changes this mode's
         weights (not max_steps, save_every, device, threads or the other modes trained beside it)."""
-        skip = {"max_steps", "save_every", "device", "threads", "modes"}
+        skip = {"max_steps", "save_every", "device", "threads", "modes", "report_to", "gradient_checkpointing"}
         d = {k: v for k, v in self.as_dict().items() if k not in skip}
         d["mode"] = mode
         d["data"] = data_digest

@@ -53,13 +53,14 @@ def token_weights(enc, mode: str, weighting: str) -> np.ndarray:
 
 
 def build_examples(encs: list, modes: tuple[str, ...], weighting: str = "token",
-                   max_length: int | None = None) -> tuple[list[Example], dict]:
-    """Examples for the given modes, and the supervised tokens that truncation lost per mode."""
+                   max_length: int | None = None, truncate: str = "right") -> tuple[list[Example], dict]:
+    """Examples for the given modes, and the supervised tokens that truncation lost per mode
+    (``truncate="left"`` keeps the end of a long transcript: labels.Encoded.truncate)."""
     lost = {m: 0 for m in MODES}
     out = []
     for enc in encs:
         if max_length is not None:
-            enc, l = enc.truncate(max_length)
+            enc, l = enc.truncate(max_length, truncate)
             for m in MODES:
                 lost[m] += l[m]
         out.append(Example(enc.input_ids, {m: enc.labels(m) for m in modes},
@@ -70,7 +71,7 @@ def build_examples(encs: list, modes: tuple[str, ...], weighting: str = "token",
 def supervised_counts(examples: list[Example], modes) -> dict:
     """Supervised label positions per mode (each position predicts the next token: the HF
     convention shifts labels inside the loss, so the first label of a sequence is never used;
-    the label builder never supervises it, position 0 is always context or a role prefix)."""
+    the label builder never supervises it, so these counts are the positions the loss trains)."""
     return {m: int(sum((ex.labels[m] != IGNORE_INDEX).sum() for ex in examples)) for m in modes}
 
 
@@ -191,7 +192,7 @@ def prepare(cfg, records: list[dict], source: str, tokenizer=None) -> Prepared:
     keep = [all(e.has_evidence() if m == "do" else e.supervised(m).any() for m in cfg.modes) for e in encs]
     refused = [e.record_id for e, k in zip(encs, keep) if not k]
     encs = [e for e, k in zip(encs, keep) if k]
-    examples, lost = build_examples(encs, cfg.modes, cfg.loss_weighting, cfg.max_length)
+    examples, lost = build_examples(encs, cfg.modes, cfg.loss_weighting, cfg.max_length, cfg.truncate)
     check_supervised(supervised_counts(examples, cfg.modes), source)
     digests = {}
     for m in cfg.modes:

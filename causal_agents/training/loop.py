@@ -46,6 +46,15 @@ def build_model(cfg: TrainConfig, tokenizer, dtype):
             model = get_peft_model(model, lcfg)
         except ValueError as e:
             raise CagError(f"--lora-targets {','.join(cfg.lora_targets)}: {e}") from e
+    if cfg.gradient_checkpointing:
+        # Activations are recomputed in backward: memory per layer instead of per token-layer.
+        # Non-reentrant: works with LoRA's frozen inputs without enable_input_require_grads.
+        kwargs = {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers 5.2x renamed it
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        model.config.use_cache = False
     return model
 
 
@@ -122,8 +131,12 @@ def train(cfg: TrainConfig, records: list[dict], out: str, source: str = "<data>
             os.makedirs(run_dir, exist_ok=True)
         if world > 1:
             torch.distributed.barrier()
-        results[mode] = _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, resume,
-                                   progress and rank == 0, log, bar_position)
+        if cfg.engine == "trl":
+            from causal_agents.training.trl_engine import train_one
+        else:
+            train_one = _train_one
+        results[mode] = train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, resume,
+                                  progress and rank == 0, log, bar_position)
     return results
 
 
@@ -283,6 +296,10 @@ def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, r
     st.model.train()
     bar = _bar(n_steps, st.start, mode, progress, bar_position)
     metrics = MetricsWriter(metrics_path if rank == 0 else None)
+    if cfg.report_to:
+        from causal_agents.training.report import with_reporters
+
+        metrics = with_reporters(metrics, cfg, run_dir, mode, rank)
     t_run = time.perf_counter()
     last_loss = float("nan")
     try:

@@ -70,15 +70,22 @@ def chunk_tables(records: list[dict], encs: list, opts: StatsOptions, totals: To
     lost = {"obs": np.zeros(len(records), np.int64), "do": np.zeros(len(records), np.int64)}
     if opts.max_length:
         for i, e in enumerate(encs):
-            for m, v in e.truncate(opts.max_length)[1].items():
+            for m, v in e.truncate(opts.max_length, opts.truncate)[1].items():
                 lost[m][i] = v
     rec_cols = {"file": files, "empty_do": (~has).astype(np.int64), "lost_obs": lost["obs"],
                 "lost_do": lost["do"], "straddling": [e.straddling for e in encs]}
     return pa.table(seg_cols), pa.table(rec_cols)
 
 
-def compute_stats(records: Iterable[dict], opts: StatsOptions, tokenizer=None, progress=None) -> dict:
-    """`cag stats`: stream ``records`` through the label builder in chunks and aggregate in DuckDB. Returns the report `cag stats --json` prints (transcripts, tokens, supervised per mode, by_class/gate/role/file, empty_do, straddling_tokens); its counts are exactly what `cag train` supervises with the same options."""
+def compute_stats(records: Iterable[dict], opts: StatsOptions, tokenizer=None, progress=None,
+                  on_chunk=None) -> dict:
+    """`cag stats`: stream ``records`` through the label builder in chunks and aggregate in DuckDB.
+
+    Returns the report `cag stats --json` prints (transcripts, tokens, supervised per mode,
+    by_class/gate/role/file, empty_do, straddling_tokens); its counts are exactly what `cag
+    train` supervises with the same options. ``on_chunk(records, encodings)``, if given, sees
+    every chunk's encodings as they are counted (`cag export` writes its rows from them: one
+    tokenization, the counts are the exported labels by construction)."""
     import duckdb
 
     from causal_agents.transcripts.tokenizer import load_tokenizer
@@ -94,6 +101,8 @@ def compute_stats(records: Iterable[dict], opts: StatsOptions, tokenizer=None, p
     totals = Totals()
     for chunk in _chunks(records, CHUNK_RECORDS):
         encs = encode_batch(chunk, tok, opts.renderer)
+        if on_chunk is not None:
+            on_chunk(chunk, encs)
         seg, rec_rows = chunk_tables(chunk, encs, opts, totals)  # noqa: F841 - read by DuckDB by name
         con.execute(f"INSERT INTO agg SELECT file, role, gate, COUNT(*), {sums} FROM seg GROUP BY ALL")
         con.execute("INSERT INTO recs SELECT file, COUNT(*), SUM(empty_do), SUM(lost_obs), SUM(lost_do), "

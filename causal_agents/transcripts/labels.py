@@ -11,6 +11,11 @@ The text is tokenized once; classes come from character offsets. A token that st
 two spans takes the most protective class among the characters it covers
 (context > agent > world > protocol) and is trainable only if all of them are: no
 character the agent wrote is ever supervised under ``do``.
+
+The first token of a sequence is never supervised, whatever its class: labels are shifted
+inside every trainer's loss (cag's, TRL's, Axolotl's), so nothing predicts position 0. A
+transcript without a leading system message starts with a supervised role prefix; counting
+it made `cag stats` report one token per such transcript that no trainer ever trains.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from causal_agents.transcripts.spans import AGENT, CLASS_NAMES, CONTEXT, PROTOCO
 
 IGNORE_INDEX = -100  # the Hugging Face convention: labels aligned with input_ids, -100 = no loss
 MODES = ("obs", "do")
+TRUNCATE_SIDES = ("right", "left")
 
 # Which classes each mode supervises, indexed by class code: obs everything but context, do
 # only what the world wrote (and the protocol around it).
@@ -83,14 +89,29 @@ class Encoded:
         """(T,) int64 labels for ``mode``: the token id where supervised, IGNORE_INDEX elsewhere (unshifted)."""
         return np.where(self.supervised(mode), self.input_ids, IGNORE_INDEX)
 
-    def truncate(self, max_length: int) -> tuple["Encoded", dict]:
-        """Keep the first ``max_length`` tokens; returns the supervised tokens lost per mode."""
+    def truncate(self, max_length: int, side: str = "right") -> tuple["Encoded", dict]:
+        """Keep ``max_length`` tokens; returns the supervised tokens lost per mode.
+
+        ``side="right"`` drops the end (keeps the first tokens); ``side="left"`` drops the
+        beginning, keeping the end of a long transcript where the verdicts usually are. The
+        first kept token then has no context left to be predicted from (labels are shifted
+        inside the loss), so it becomes untrainable and counts as lost: the counts stay the
+        labels a trainer uses.
+        """
+        if side not in TRUNCATE_SIDES:
+            raise CagError(f"unknown truncation side {side!r} (expected left or right)")
+        if max_length < 1:
+            raise CagError(f"max_length must be at least 1, got {max_length}")
         if len(self) <= max_length:
             return self, {m: 0 for m in MODES}
-        lost = {m: int(self.supervised(m)[max_length:].sum()) for m in MODES}
-        cut = slice(0, max_length)
-        return Encoded(self.input_ids[cut], self.classes[cut], self.segment[cut], self.trainable[cut], self.text,
-                       self.record_id, self.straddling), lost
+        cut = slice(0, max_length) if side == "right" else slice(len(self) - max_length, len(self))
+        trainable = self.trainable[cut].copy()
+        if side == "left":
+            trainable[0] = False
+        kept = Encoded(self.input_ids[cut], self.classes[cut], self.segment[cut], trainable, self.text,
+                       self.record_id, self.straddling)
+        lost = {m: int(self.supervised(m).sum() - kept.supervised(m).sum()) for m in MODES}
+        return kept, lost
 
 
 def encode(record: dict, tokenizer, renderer: str = "plain") -> Encoded:
@@ -111,6 +132,8 @@ def encode_batch(records: list[dict], tokenizer, renderer: str = "plain") -> lis
     out = []
     for rec, (text, spans), enc in zip(records, rendered, encodings):
         classes, segment, trainable, straddling = classify(enc, spans)
+        if len(trainable):
+            trainable[0] = False  # nothing precedes it to predict it from (see the module doc)
         out.append(Encoded(enc.ids, classes, segment, trainable, text,
                            record_id=rec.get("id"), straddling=straddling))
     return out

@@ -13,3 +13,4 @@ class StatsOptions:
     tokenizer: str | None = None   # None: cag's offline byte-level tokenizer
     renderer: str = "plain"
     max_length: int | None = None  # report what truncation to this length would lose
+    truncate: str = "right"        # which end truncation drops (labels.Encoded.truncate)

@@ -27,14 +27,22 @@ class TagCounts:
 
 def iter_tagged(paths: Iterable[str], opts: TagOptions | None = None, on_error: str = "fail",
                 on_reject: Callable[[dict, object, InputError], None] | None = None,
-                counts: TagCounts | None = None) -> Iterator[dict]:
+                counts: TagCounts | None = None, shard: tuple[int, int] | None = None) -> Iterator[dict]:
+    """Tagged records of ``paths`` in input order. ``shard=(i, n)``: only the records whose
+    position in the whole input (all paths, counted from 0) is i modulo n, so n workers
+    given the same inputs tag disjoint parts that together are the whole; the others are
+    not even parsed into tags (their errors are their own shard's)."""
     opts = opts or TagOptions()
     if on_error not in ON_ERROR:
         raise InputError(f"--on-error expects fail or skip, got {on_error!r}")
     counts = counts if counts is not None else TagCounts()
     needed = tuple(KEY_FIELDS.values()) if opts.format is None else (KEY_FIELDS[opts.format],)
+    position = -1
     for path in expand_paths(paths):
         for loc, rec in read_records(path, required_any=needed):
+            position += 1
+            if shard is not None and position % shard[1] != shard[0]:
+                continue
             counts.read += 1
             try:
                 if isinstance(rec, InputError):
@@ -72,7 +80,7 @@ def for_parquet(rec: dict) -> dict:
 
 
 def tag_to_file(paths: list[str], opts: TagOptions, output: str | None, on_error: str = "fail",
-                rejects_path: str | None = None, workers: int = 1) -> TagCounts:
+                rejects_path: str | None = None, workers: int = 1, shard: tuple[int, int] | None = None) -> TagCounts:
     """``cag tag``: write tagged records to ``output`` (stdout when None) atomically; rejects
     (skip mode) go to ``rejects_path`` as JSONL ``{source, error, record}``.
 
@@ -99,6 +107,10 @@ def tag_to_file(paths: list[str], opts: TagOptions, output: str | None, on_error
         w = stack.enter_context(RecordWriter(output, arrow_schema=tagged_arrow_schema() if parquet else None,
                                              spool_stdout=on_error == "fail"))
         bar = stack.enter_context(_progress())
+        if shard is not None:  # one worker of several (see iter_tagged): positions span all inputs
+            for rec in iter_tagged(paths, opts, on_error, on_reject, counts, shard=shard):
+                w.write(for_parquet(rec) if parquet else rec)
+            return counts
         for path in expand_paths(paths):
             if not parquet and workers > 1 and _worth_parallel(path):
                 _tag_parallel(path, opts, w, on_error, on_reject, counts, workers, bar)

@@ -13,6 +13,20 @@ from causal_agents.cli.main import main
 DATA = "sample_data/truth_dialogues.jsonl"
 FAST = ["--epochs", "1", "--batch-size", "4", "--no-progress", "--threads", "1"]
 
+try:
+    import trl  # noqa: F401
+    HAVE_TRL = True
+except ImportError:
+    HAVE_TRL = False
+
+# The invariants hold on both engines: cag's own loop and TRL's SFTTrainer on the same plan.
+ENGINES = [pytest.param("cag"), pytest.param("trl", marks=pytest.mark.skipif(not HAVE_TRL, reason="trl not installed"))]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request):
+    return ["--engine", request.param]
+
 
 @pytest.fixture(scope="module")
 def micro(tmp_path_factory):
@@ -41,12 +55,12 @@ def metrics(run_dir):
     return [json.loads(x) for x in open(os.path.join(run_dir, "metrics.jsonl"))]
 
 
-def test_pair_counts_match_stats_and_run_dirs_load(tmp_path, capsys):
+def test_pair_counts_match_stats_and_run_dirs_load(tmp_path, capsys, engine):
     from causal_agents.transcripts.accounting import StatsOptions, compute_stats
     from causal_agents.transcripts.tagging import iter_tagged
 
     out = tmp_path / "run"
-    assert main(["train", DATA, "--mask", "both", "--out", str(out), "--json", *FAST]) == 0
+    assert main(["train", DATA, "--mask", "both", "--out", str(out), "--json", *FAST, *engine]) == 0
     cap = capsys.readouterr()
     res = json.loads(cap.out)
     stats = compute_stats(iter_tagged([DATA]), StatsOptions())
@@ -84,9 +98,9 @@ def test_same_initialisation_and_parallel_equals_sequential(tmp_path):
     same_weights(c / "obs", b / "obs")
 
 
-def test_deterministic_and_resume_equals_uninterrupted(tmp_path, capsys, micro):
+def test_deterministic_and_resume_equals_uninterrupted(tmp_path, capsys, micro, engine):
     full, part = tmp_path / "full", tmp_path / "part"
-    args = [*micro, "--mask", "do", "--epochs", "2", "--batch-size", "4", "--no-progress", "--threads", "1"]
+    args = [*micro, "--mask", "do", "--epochs", "2", "--batch-size", "4", "--no-progress", "--threads", "1", *engine]
     assert main(["train", DATA, "--out", str(full), *args]) == 0
     assert main(["train", DATA, "--out", str(part), "--save-every", "3", "--max-steps", "7", *args]) == 0
     assert not (part / "cag_run.json").exists() and not (part / "config.json").exists()
@@ -98,9 +112,9 @@ def test_deterministic_and_resume_equals_uninterrupted(tmp_path, capsys, micro):
     assert "already holds a finished run" in capsys.readouterr().err
 
 
-def test_resume_from_a_different_config_fails(tmp_path, capsys, micro):
+def test_resume_from_a_different_config_fails(tmp_path, capsys, micro, engine):
     out = tmp_path / "r"
-    args = [*micro, "--mask", "obs", "--batch-size", "4", "--no-progress", "--threads", "1"]
+    args = [*micro, "--mask", "obs", "--batch-size", "4", "--no-progress", "--threads", "1", *engine]
     assert main(["train", DATA, "--out", str(out), "--max-steps", "2", *args]) == 0
     capsys.readouterr()
     assert main(["train", DATA, "--out", str(out), "--resume", *args, "--lr", "0.01"]) == 1
@@ -109,12 +123,12 @@ def test_resume_from_a_different_config_fails(tmp_path, capsys, micro):
     assert not (out / "cag_run.json").exists()
 
 
-def test_nothing_supervised_fails(tmp_path, capsys):
+def test_nothing_supervised_fails(tmp_path, capsys, engine):
     data = tmp_path / "empty.jsonl"
     data.write_text(json.dumps({"messages": [{"role": "user", "content": "hi", "weight": 0},
                                              {"role": "assistant", "content": "hello", "weight": 0}]}) + "\n")
     out = tmp_path / "o"
-    assert main(["train", str(data), "--mask", "do", "--out", str(out), "--no-progress"]) == 1
+    assert main(["train", str(data), "--mask", "do", "--out", str(out), "--no-progress", *engine]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no supervised tokens under --mask do" in err[0]
     assert not out.exists()
@@ -151,9 +165,9 @@ def test_loss_weightings():
         assert token_weights(enc, mode, "message").sum() == pytest.approx(msgs)
 
 
-def test_lora_adapter_loads(tmp_path, micro):
+def test_lora_adapter_loads(tmp_path, micro, engine):
     out = tmp_path / "lora"
-    assert main(["train", DATA, *micro, "--mask", "do", "--lora", "--lora-r", "4", "--out", str(out), *FAST]) == 0
+    assert main(["train", DATA, *micro, "--mask", "do", "--lora", "--lora-r", "4", "--out", str(out), *FAST, *engine]) == 0
     assert (out / "adapter_config.json").exists()
     from peft import AutoPeftModelForCausalLM
 
@@ -174,18 +188,18 @@ def test_lora_adapter_loads(tmp_path, micro):
     assert not base["missing_keys"] and not base["unexpected_keys"], base
 
 
-def test_ddp_two_gloo_processes_match_one_process(tmp_path, micro):
+def test_ddp_two_gloo_processes_match_one_process(tmp_path, micro, engine):
     from _truth_helpers import launcher_source
 
     launcher = tmp_path / "cag_launch.py"
     launcher.write_text(launcher_source())
-    args = [DATA, *micro, "--mask", "do", "--epochs", "1", "--no-progress", "--threads", "1"]
+    args = [DATA, *micro, "--mask", "do", "--epochs", "1", "--no-progress", "--threads", "1", *engine]
     one = tmp_path / "one"
     assert main(["train", *args, "--batch-size", "2", "--grad-accum", "2", "--out", str(one)]) == 0
     two = tmp_path / "two"
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                        "29617", str(launcher), "train", *args, "--batch-size", "2", "--out", str(two)],
+                        str(29617 + (engine[1] == "trl")), str(launcher), "train", *args, "--batch-size", "2", "--out", str(two)],
                        env=env, capture_output=True, text=True, timeout=300, cwd=os.getcwd())
     assert p.returncode == 0, p.stderr[-2000:]
     same_weights(one, two, exact=False)
@@ -202,7 +216,7 @@ def test_tiny_lora_run_saves_a_loadable_base(tmp_path):
     assert not info["missing_keys"] and not info["unexpected_keys"], info
 
 
-def test_do_refuses_transcripts_without_evidence_like_stats_reports(tmp_path, capsys, micro):
+def test_do_refuses_transcripts_without_evidence_like_stats_reports(tmp_path, capsys, micro, engine):
     """Role headers alone are not evidence: stats counts such a transcript as empty_do and
     training a pair that includes do refuses it (from both modes: the pair shares batches)."""
     data = tmp_path / "mixed.jsonl"
@@ -214,6 +228,6 @@ def test_do_refuses_transcripts_without_evidence_like_stats_reports(tmp_path, ca
     assert main(["stats", str(data), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["empty_do"] == {"count": 1, "examples": ["agent-only"]}
     out = tmp_path / "o"
-    assert main(["train", str(data), *micro, "--mask", "both", "--out", str(out), *FAST, "--max-steps", "1"]) == 0
+    assert main(["train", str(data), *micro, "--mask", "both", "--out", str(out), *FAST, "--max-steps", "1", *engine]) == 0
     err = capsys.readouterr().err
     assert "refused 1 transcript(s) with an empty mask" in err and "agent-only" in err
