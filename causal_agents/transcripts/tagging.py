@@ -121,13 +121,16 @@ PARALLEL_BLOCK = 4 << 20
 
 
 def _worth_parallel(path: str) -> bool:
-    """Plain (seekable, uncompressed) JSONL files big enough to split."""
+    """Plain (seekable, uncompressed) JSON-lines files big enough to split (never a JSON
+    array or pretty-printed objects, whatever the extension)."""
+    from causal_agents.formats.io import sniff_layout
+
     if path == "-" or path.endswith((".parquet", ".pq")) or not os.path.isfile(path):
         return False
     with open(path, "rb") as f:
         if f.read(2) == b"\x1f\x8b":
             return False
-    return os.path.getsize(path) > 2 * PARALLEL_BLOCK
+    return os.path.getsize(path) > 2 * PARALLEL_BLOCK and sniff_layout(path) == "jsonl"
 
 
 def _line_ranges(path: str, block: int):
