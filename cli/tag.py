@@ -12,22 +12,25 @@ from causal_agents.cli.output import info
 
 def tag(inputs: o.Inputs, output: o.Output = None, format: o.Format = None, self_: o.Selves = [],
         role_map: o.RoleMap = [], text_role: o.TextRoles = [], on_error: o.OnError = "fail",
-        rejects: o.Rejects = None,
+        rejects: o.Rejects = None, messages_key: o.MessagesKey = None, group_by_file: o.GroupByFile = False,
+        demonstrations: o.Demonstrations = False,
         workers: Annotated[int, typer.Option(
             "--workers", help="Processes for large JSONL inputs (0: one per CPU, at most 8). Pays off on "
             "idle many-core machines; output order and content do not depend on it.")] = 1) -> None:
     """Tag transcripts with provenance gates, one tagged JSON record per input transcript.
 
-    Reads OpenAI/HF chat (messages), ShareGPT (conversations), plain 'Role: text' (text),
+    Reads OpenAI/HF chat (messages), ShareGPT (conversations), Alpaca (instruction/output),
+    SWE-agent trajectories (history), tau-bench results (traj), plain 'Role: text' (text),
     verifier streams (question/attempts) and already-tagged records (segments), detected per
-    record. Each segment gets gate agent|world|context and the rule that decided it:
-    provenance-field, self, other-author, role-map or role-default.
+    record, from JSON lines, JSON arrays or pretty-printed JSON objects. Each segment gets gate agent|world|context and the rule that decided it:
+    provenance-field, self, other-author, role-map, demonstrations, role-default (or
+    tools-field for tool schemas, a context segment).
 
     Example: cag tag logs.jsonl --self my-agent -o tagged.parquet
     """
     from causal_agents.transcripts.tagging import tag_to_file
 
-    opts = o.tag_options(self_, role_map, text_role, format)
+    opts = o.tag_options(self_, role_map, text_role, format, messages_key, group_by_file, demonstrations)
     if on_error == "skip" and rejects is None:
         rejects = f"{output}.rejects.jsonl" if output else "rejects.jsonl"
     counts = tag_to_file(inputs, opts, output, on_error=on_error, rejects_path=rejects, workers=workers)
@@ -35,3 +38,5 @@ def tag(inputs: o.Inputs, output: o.Output = None, format: o.Format = None, self
     if on_error == "skip":
         msg += f"; {counts.rejected:,} rejected -> {rejects}"
     info(msg)
+    for line in opts.warnings():
+        info(line)

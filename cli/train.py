@@ -62,6 +62,8 @@ def train(
     parallel: Annotated[bool, typer.Option("--parallel/--sequential", help="With several masks on a CPU, train them in parallel processes, one thread each (same plan, same result).")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")] = True,
     format: o.Format = None, self_: o.Selves = [], role_map: o.RoleMap = [], text_role: o.TextRoles = [],
+    messages_key: o.MessagesKey = None, group_by_file: o.GroupByFile = False,
+    demonstrations: o.Demonstrations = False,
     json: o.Json = False,
 ) -> None:
     """Fine-tune a causal LM on transcripts; labels come from the same label builder as `cag stats`.
@@ -74,8 +76,13 @@ def train(
 
     Example: cag train truth.jsonl --mask both --out runs/truth
     """
+    from causal_agents.transcripts.provenance import AgentGateRules
+    from causal_agents.transcripts.render import get_renderer
     from causal_agents.transcripts.tagging import iter_tagged
     from causal_agents.training.config import TrainConfig
+
+    get_renderer(renderer)  # a bad --renderer is a usage error before any work
+    tag_opts = o.tag_options(self_, role_map, text_role, format, messages_key, group_by_file, demonstrations)
     from causal_agents.training.loop import prepare, train as run_train
 
     cfg = TrainConfig(modes=parse_modes(mask), model=model, tokenizer=tokenizer, renderer=renderer, recipe=recipe,
@@ -84,11 +91,14 @@ def train(
                       loss_weighting=loss_weighting, max_length=max_length, lora=lora, lora_r=lora_r,
                       lora_alpha=lora_alpha, lora_targets=tuple(t.strip() for t in lora_targets.split(",") if t.strip()),
                       save_every=save_every, max_steps=max_steps, device=device, threads=threads,
-                      tag_options=o.tag_options(self_, role_map, text_role, format).as_dict()).resolved()
-    records = list(iter_tagged(inputs, o.tag_options(self_, role_map, text_role, format)))
+                      tag_options=tag_opts.as_dict()).resolved()
+    rules = AgentGateRules()
+    records = list(rules.watch(iter_tagged(inputs, tag_opts)))
     source = ", ".join(inputs)
     prep = prepare(cfg, records, source)
     info(prep.summary_line())
+    for line in [*tag_opts.warnings(), *filter(None, [rules.hint(tag_opts)])]:
+        info(line)
     results = run_train(cfg, records, out or "runs/train", source=source, resume=resume, overwrite=overwrite,
                         progress=progress, prepared=prep, log=info, parallel=parallel)
     if json:

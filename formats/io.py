@@ -254,15 +254,66 @@ def _read_parquet(path: str, required_any: tuple[str, ...]) -> Iterator[tuple[di
     if pf.metadata.num_rows == 0:
         raise InputError("empty input: the Parquet file has no rows", file=path)
     row = 0
+    # Only files with column types JSON cannot hold pay for the per-value walk below.
+    walk = any(_needs_walk(f.type) for f in pf.schema_arrow)
     for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS):
         for rec in batch.to_pylist():
-            yield {"file": path, "row": row}, _drop_nulls(rec)
+            loc = {"file": path, "row": row}
             row += 1
+            rec = _drop_nulls(rec)
+            if walk:
+                try:
+                    rec = _jsonable(rec, "")
+                except InputError as e:
+                    yield loc, e.at(path, row - 1)
+                    continue
+            yield loc, rec
 
 
 def _drop_nulls(rec: dict) -> dict:
     """Parquet stores absent struct fields as nulls; treat them as absent, like JSON."""
     return {k: v for k, v in rec.items() if v is not None}
+
+
+def _needs_walk(t) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t) \
+            or pa.types.is_decimal(t) or pa.types.is_duration(t) or pa.types.is_time(t):
+        return True
+    if pa.types.is_struct(t):
+        return any(_needs_walk(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _needs_walk(t.value_type)
+    if pa.types.is_map(t):
+        return _needs_walk(t.key_type) or _needs_walk(t.item_type)
+    return False
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _jsonable(v: Any, field: str) -> Any:
+    """Bytes (HF ``Image``/``Audio`` structs ``{bytes, path}``) become a placeholder, so the
+    path is kept and nothing binary reaches JSON; any other value JSON cannot hold is an
+    error naming its field."""
+    if isinstance(v, _JSON_SCALARS):
+        return v
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return f"<{len(v):,} bytes>"
+    if isinstance(v, dict):
+        return {k: _jsonable(x, f"{field}.{k}" if field else str(k)) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x, f"{field}[{i}]") for i, x in enumerate(v)]
+    import datetime
+    import decimal
+
+    if isinstance(v, decimal.Decimal) and v.is_finite():
+        return float(v)
+    if isinstance(v, (datetime.datetime, datetime.date, datetime.time)):
+        return v.isoformat()
+    raise InputError(f"a {type(v).__name__} value cannot be written as JSON (expected text, numbers, "
+                     "lists or structs)", field=field)
 
 
 # ---------------------------------------------------------------- writing

@@ -156,7 +156,7 @@ def test_missing_file_and_bad_role_map(cag, tmp_path):
     code, _, err = cag("tag", tmp_path / "nope.jsonl")
     assert code == 1 and "no such file" in err
     code, _, err = cag("tag", SAMPLES / "sharegpt.jsonl", "--role-map", "gpt=teacher")
-    assert code == 1 and "--role-map expects ROLE=GATE" in err
+    assert code == 2 and "--role-map expects ROLE=GATE" in err
 
 
 def test_output_files_get_normal_permissions(cag, tmp_path):
