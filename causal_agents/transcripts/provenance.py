@@ -153,7 +153,7 @@ def tag_record(rec: dict, loc: dict, opts: TagOptions) -> dict:
     except InputError as e:
         raise e.at(loc["file"], loc.get("line", loc.get("row")))
     rid = rec.get("id")
-    consumed = _CONSUMED if key is None else _CONSUMED | {key}
+    consumed = _CONSUMED if key is None else {"id", "tools", "functions", key}  # the rest is not read
     meta = {k: v for k, v in rec.items() if k not in consumed} if len(rec) > 2 or rid is None else {}
     return {"id": rid if type(rid) is str else str(rid) if rid is not None else _default_id(loc),
             "source": loc if len(loc) == 2 else _source(loc), "format": fmt, "segments": segments, "meta": meta}
