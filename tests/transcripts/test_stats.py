@@ -8,7 +8,9 @@ from causal_agents.transcripts.labels import encode
 from causal_agents.transcripts.provenance import TagOptions
 from causal_agents.transcripts.tagging import iter_tagged
 
-SAMPLE_FILES = sorted(p for p in SAMPLES.iterdir() if p.suffix in (".jsonl", ".parquet"))
+SAMPLE_FILES = sorted(p for p in SAMPLES.iterdir() if p.suffix in (".jsonl", ".parquet", ".traj")
+                      or p.name in ("alpaca.json", "tau_bench.json"))
+GROUPED = {"messages_per_line.jsonl"}  # one message per line: read with --group-by-file
 
 
 @pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.name)
@@ -16,13 +18,14 @@ def test_tag_then_stats_on_every_sample(cag, path, monkeypatch, byte_tok):
     import io
     import sys
 
-    code, tagged, err = cag("tag", path)
+    grouped = path.name in GROUPED
+    code, tagged, err = cag("tag", path, *(["--group-by-file"] if grouped else []))
     assert code == 0, err
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(tagged))))
     code, out, err = cag("stats", "-", "--json")
     assert code == 0, err
     rep = orjson.loads(out)
-    recs = list(iter_tagged([str(path)], TagOptions()))
+    recs = list(iter_tagged([str(path)], TagOptions(group_by_file=grouped)))
     encs = [encode(r, byte_tok) for r in recs]
     assert rep["transcripts"] == len(recs)
     assert rep["tokens"] == sum(len(e) for e in encs)
