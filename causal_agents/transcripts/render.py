@@ -102,6 +102,9 @@ def render_chat_template(segments: list[dict], tokenizer) -> tuple[str, list[Spa
     index = [k for k, s in enumerate(segments) if s["role"] != TOOLS_ROLE]  # message -> segment
     segments = [segments[k] for k in index]
     msgs = _template_messages(segments)
+    if tools and msgs and _render(tokenizer, msgs[:1], tools) == _render(tokenizer, msgs[:1], None):
+        raise CagError("the chat template ignores the tool schemas (tools=), so the model would train without the "
+                       "schemas it sees at inference; use --renderer plain or a template that renders tools")
     spans: list[Span] = []
     prev = ""
     for i in range(len(msgs)):
@@ -127,6 +130,13 @@ def render_chat_template(segments: list[dict], tokenizer) -> tuple[str, list[Spa
             spans.append((base + at, base + len(chunk), cls, index[i], trainable))
         prev = cur
     return prev, spans
+
+
+def _render(tokenizer, msgs: list[dict], tools: list | None) -> str:
+    try:
+        return tokenizer.apply_chat_template(msgs, tokenize=False, **({"tools": tools} if tools else {}))
+    except Exception as e:  # templates raise their own errors
+        raise CagError(f"the chat template rejects the first message: {e}") from e
 
 
 def _tools(segments: list[dict]) -> list | None:

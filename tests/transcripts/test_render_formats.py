@@ -108,3 +108,22 @@ def test_role_default_note_and_demonstrations_in_stats(cag):
     assert b["supervised"]["do"] == b["supervised"]["obs"] == a["supervised"]["obs"] > a["supervised"]["do"]
     _, _, err3 = cag("stats", SAMPLES / "openai_functions.jsonl", "--self", "me")
     assert "note:" not in err3
+
+
+def test_default_template_renders_tools_and_a_template_that_ignores_them_is_refused(byte_tok):
+    import copy
+
+    import pytest
+
+    from causal_agents.errors import CagError
+
+    segs = [{"role": "tools", "author": None, "text": orjson.dumps(TOOLS).decode(), "gate": "context",
+             "rule": "tools-field", "weight": 1}, seg("user", "2+3?", "world"), seg("assistant", "5", "agent")]
+    text, _ = render_chat_template(segs, byte_tok)
+    head = text[:text.index("<|im_start|>user")]
+    assert head.startswith("<|im_start|>system\n# Tools\n") and head.endswith("<|im_end|>\n")
+    assert orjson.loads(head.split("\n")[2]) == TOOLS[0]
+    tok = copy.deepcopy(byte_tok)
+    tok.chat_template = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    with pytest.raises(CagError, match="ignores the tool schemas"):
+        render_chat_template(segs, tok)
