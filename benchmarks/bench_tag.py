@@ -1,7 +1,9 @@
 """`cag tag` throughput and peak memory vs a bare orjson parse-and-serialize loop.
 
 Targets (issue 2): throughput >= 0.5 of the bare loop on a 1 GB OpenAI-format JSONL,
-peak memory < 500 MB. Both run as child processes on the same file, side by side.
+peak memory < 500 MB. Both run as child processes on the same file, side by side. Issue 10
+adds the same transcripts as one JSON array (streamed by ijson), against the same target:
+the bare loop reads the JSONL, since loading a 1 GiB array whole is what cag must not do.
 
     python benchmarks/bench_tag.py [--size-mb 1024] [--dir /tmp]
 """
@@ -53,6 +55,17 @@ def make_file(path: str, size_mb: int, seed: int = 0) -> int:
     return n
 
 
+def make_array(src: str, dst: str) -> None:
+    """The same records as one pretty-ish JSON array: `[`, one element per line, `]`."""
+    with open(src, "rb") as f, open(dst, "wb") as out:
+        out.write(b"[\n")
+        first = True
+        for line in f:
+            out.write((b"" if first else b",\n") + line.rstrip(b"\n"))
+            first = False
+        out.write(b"\n]\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mb", type=int, default=1024)
@@ -71,8 +84,17 @@ def main() -> None:
     cag = [PY, "-m", "causal_agents.cli", "tag", src]
     runs.append(("cag tag --workers 1",) + run_measured(cag + ["--workers", "1", "-o", out_s], **quiet))
     runs.append(("cag tag --workers 0 (one per CPU)",) + run_measured(cag + ["--workers", "0", "-o", out_p], **quiet))
+    arr, out_a = os.path.join(d, "in.json"), os.path.join(d, "arr.jsonl")
+    make_array(src, arr)
+    runs.append(("cag tag, JSON array",) + run_measured([PY, "-m", "causal_agents.cli", "tag", arr, "-o", out_a],
+                                                       **quiet))
     with open(out_s, "rb") as a, open(out_p, "rb") as b:
         assert a.read() == b.read(), "parallel output differs from serial"
+    with open(out_s, "rb") as a, open(out_a, "rb") as b:
+        # same segments; only id and source differ (a line number vs an element index)
+        for la, lb in zip(a, b):
+            ra, rb = orjson.loads(la), orjson.loads(lb)
+            assert ra["segments"] == rb["segments"], "array output differs from JSONL"
     rows = [(name, f"{t:.1f}", f"{mb / t:.0f}", f"{t_bare / t:.2f}", f"{c:.1f}", f"{c_bare / c:.2f}", f"{m:.0f}")
             for name, t, c, m in runs]
     print(f"{n:,} transcripts, {mb:.0f} MiB, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")

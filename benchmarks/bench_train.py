@@ -29,7 +29,8 @@ def main() -> None:
     from causal_agents.truth.reproduce import PACKAGED_FACTS
     from causal_agents.training.config import TrainConfig
     from causal_agents.training.data import collate, plan_steps
-    from causal_agents.training.loop import build_model, lr_lambda, prepare, train
+    from causal_agents.training.loop import prepare, train
+    from causal_agents.training.model import build_model, lr_lambda
 
     torch.set_num_threads(args.threads)
     rows = generate(load_facts(PACKAGED_FACTS), n=480, seed=0)

@@ -25,3 +25,9 @@ class InputError(CagError):
         """The same error with a location filled in where it was missing."""
         return InputError(self.detail, file=self.file or file,
                           line=self.line if self.line is not None else line, field=self.field)
+
+
+class UsageError(CagError):
+    """A bad option value (``--format json``): a usage error, exit 2."""
+
+    exit_code = 2

@@ -38,7 +38,7 @@ def _root(version: bool = typer.Option(False, "--version", help="Print the versi
 
 # The root registers every command module; command modules never import the root (their
 # heavy imports live inside the commands, so `cag --help` starts instantly). Keep sorted.
-from causal_agents.cli import bayes, data, eval, export, probe, reproduce, scm, stats, stream, tag, train  # noqa: E402
+from causal_agents.cli import bayes, data, eval, export, probe, reproduce, scm, show, stats, stream, tag, train  # noqa: E402
 
 app.command()(bayes.bayes)
 app.add_typer(data.data_app, name="data")
@@ -47,6 +47,7 @@ app.command()(export.export)
 app.command()(probe.probe)
 app.add_typer(reproduce.reproduce_app, name="reproduce")
 app.add_typer(scm.scm_app, name="scm")
+app.command()(show.show)
 app.command()(stats.stats)
 app.command()(stream.stream)
 app.command()(tag.tag)

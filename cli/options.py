@@ -36,12 +36,23 @@ Device = Annotated[str, typer.Option("--device", help="auto (cuda, then mps, the
 Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")]
 
 Inputs = Annotated[List[str], typer.Argument(
-    help="Transcript files: .jsonl, .jsonl.gz, .parquet, a quoted glob ('logs/*.parquet'), or - for stdin.",
+    help="Transcript files: JSON lines, a JSON array or pretty-printed JSON objects (plain or gzip, told apart "
+    "by content, not extension), .parquet, a quoted glob ('logs/*.parquet'), or - for stdin.",
     show_default=False)]
 Output = Annotated[Optional[str], typer.Option(
     "-o", "--output", help="Write to FILE (.jsonl, .jsonl.gz or .parquet, atomically) instead of stdout.")]
 Format = Annotated[Optional[str], typer.Option(
-    "--format", help="Force the input format: openai, sharegpt, text, stream or tagged (default: detect per record).")]
+    "--format", help="Force the input format: openai, sharegpt, alpaca, swe-agent, tau-bench, text, stream or "
+    "tagged (default: detect per record).")]
+MessagesKey = Annotated[Optional[str], typer.Option(
+    "--messages-key", help="Read OpenAI-style messages from this field of each record (e.g. --messages-key "
+    "dialog), whatever its name.")]
+GroupByFile = Annotated[bool, typer.Option(
+    "--group-by-file", help="The file holds one message per line ({role, text|content} rows): read each "
+    "file as one transcript.")]
+Demonstrations = Annotated[bool, typer.Option(
+    "--demonstrations", help="The assistant turns are demonstrations that another model or a human wrote: "
+    "gate them world (evidence, supervised under --mask do), not this model's own actions.")]
 Selves = Annotated[List[str], typer.Option(
     "--self", help="Name of the agent being trained (repeatable). A message whose author/name is set "
     "and is not a self is world-written, whatever its role.")]
@@ -65,8 +76,10 @@ Renderer = Annotated[str, typer.Option(
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")]
 
 
-def tag_options(selves, role_map, text_roles, fmt):
-    """The TagOptions of the shared tagging flags (--self, --role-map, --text-role, --format)."""
+def tag_options(selves, role_map, text_roles, fmt, messages_key=None, group_by_file=False, demonstrations=False):
+    """The TagOptions of the shared tagging flags (--self, --role-map, --text-role, --format, --messages-key,
+    --group-by-file, --demonstrations)."""
     from causal_agents.transcripts.provenance import TagOptions
 
-    return TagOptions.build(selves=selves or (), role_map=role_map or (), text_roles=text_roles or (), format=fmt)
+    return TagOptions.build(selves=selves or (), role_map=role_map or (), text_roles=text_roles or (), format=fmt,
+                            messages_key=messages_key, group_by_file=group_by_file, demonstrations=demonstrations)

@@ -18,7 +18,8 @@ def stats(inputs: o.Inputs, tokenizer: o.Tokenizer = D("tokenizer"), renderer: o
           max_length: Annotated[Optional[int], typer.Option(
               "--max-length", help="Also report the supervised tokens that truncation to N tokens would lose.")] = D("max_length"),
           format: o.Format = None, self_: o.Selves = [], role_map: o.RoleMap = [], text_role: o.TextRoles = [],
-          json: o.Json = False) -> None:
+          messages_key: o.MessagesKey = None, group_by_file: o.GroupByFile = False,
+          demonstrations: o.Demonstrations = False, json: o.Json = False) -> None:
     """Count tokens and what each mask mode supervises, through the same label builder `cag train` uses.
 
     Takes tagged or untagged transcripts (tagging on the fly with the same options as
@@ -29,17 +30,24 @@ def stats(inputs: o.Inputs, tokenizer: o.Tokenizer = D("tokenizer"), renderer: o
     Example: cag tag logs.jsonl | cag stats - --json
     """
     from causal_agents.transcripts.accounting import GROUPS, compute_stats, summary_line
+    from causal_agents.transcripts.provenance import AgentGateRules
+    from causal_agents.transcripts.render import get_renderer
     from causal_agents.transcripts.tagging import iter_tagged
 
     if by not in GROUPS:
         raise typer.BadParameter(f"expected one of {', '.join(GROUPS)}", param_hint="--by")
     from tqdm import tqdm
 
-    records = iter_tagged(inputs, o.tag_options(self_, role_map, text_role, format))
+    get_renderer(renderer)  # a bad --renderer is a usage error before any work
+    opts = o.tag_options(self_, role_map, text_role, format, messages_key, group_by_file, demonstrations)
+    rules = AgentGateRules()
+    records = rules.watch(iter_tagged(inputs, opts))
     # disable=None: a bar on an interactive terminal only, never in logs or pipes
     with tqdm(unit=" transcripts", desc="stats", disable=None, leave=False) as bar:
         report = compute_stats(records, StatsOptions(tokenizer=tokenizer, renderer=renderer, max_length=max_length),
                                progress=bar.update)
+    for line in [*opts.warnings(), *filter(None, [rules.hint(opts)])]:
+        info(line)
     if json:
         emit_json(report)
         return

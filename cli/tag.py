@@ -12,7 +12,8 @@ from causal_agents.cli.output import info
 
 def tag(inputs: o.Inputs, output: o.Output = None, format: o.Format = None, self_: o.Selves = [],
         role_map: o.RoleMap = [], text_role: o.TextRoles = [], on_error: o.OnError = "fail",
-        rejects: o.Rejects = None,
+        rejects: o.Rejects = None, messages_key: o.MessagesKey = None, group_by_file: o.GroupByFile = False,
+        demonstrations: o.Demonstrations = False,
         workers: Annotated[int, typer.Option(
             "--workers", help="Processes for large JSONL inputs (0: one per CPU, at most 8). Pays off on "
             "idle many-core machines; output order and content do not depend on it.")] = 1,
@@ -21,16 +22,18 @@ def tag(inputs: o.Inputs, output: o.Output = None, format: o.Format = None, self
             "worker of N; `cag stats 'tagged-*.parquet'` over the N outputs counts what one run would.")] = None) -> None:
     """Tag transcripts with provenance gates, one tagged JSON record per input transcript.
 
-    Reads OpenAI/HF chat (messages), ShareGPT (conversations), plain 'Role: text' (text),
+    Reads OpenAI/HF chat (messages), ShareGPT (conversations), Alpaca (instruction/output),
+    SWE-agent trajectories (history), tau-bench results (traj), plain 'Role: text' (text),
     verifier streams (question/attempts) and already-tagged records (segments), detected per
-    record. Each segment gets gate agent|world|context and the rule that decided it:
-    provenance-field, self, other-author, role-map or role-default.
+    record, from JSON lines, JSON arrays or pretty-printed JSON objects. Each segment gets gate agent|world|context and the rule that decided it:
+    provenance-field, self, other-author, role-map, demonstrations, role-default (or
+    tools-field for tool schemas, a context segment).
 
     Example: cag tag logs.jsonl --self my-agent -o tagged.parquet
     """
     from causal_agents.transcripts.tagging import tag_to_file
 
-    opts = o.tag_options(self_, role_map, text_role, format)
+    opts = o.tag_options(self_, role_map, text_role, format, messages_key, group_by_file, demonstrations)
     part = _parse_shard(shard) if shard is not None else None
     if on_error == "skip" and rejects is None:
         rejects = f"{output}.rejects.jsonl" if output else "rejects.jsonl"
@@ -40,6 +43,8 @@ def tag(inputs: o.Inputs, output: o.Output = None, format: o.Format = None, self
     if on_error == "skip":
         msg += f"; {counts.rejected:,} rejected -> {rejects}"
     info(msg)
+    for line in opts.warnings():
+        info(line)
 
 
 def _parse_shard(value: str) -> tuple[int, int]:

@@ -76,20 +76,20 @@ def train(
     parallel: Annotated[bool, typer.Option("--parallel/--sequential", help="With several masks on a CPU, train them in parallel processes, one thread each (same plan, same result).")] = False,
     progress: o.Progress = True,
     format: o.Format = None, self_: o.Selves = [], role_map: o.RoleMap = [], text_role: o.TextRoles = [],
+    messages_key: o.MessagesKey = None, group_by_file: o.GroupByFile = False, demonstrations: o.Demonstrations = False,
     json: o.Json = False,
 ) -> None:
     """Fine-tune a causal LM on transcripts; labels come from the same label builder as `cag stats`.
 
-    Prints the supervised-token counts before training (equal to `cag stats` for the same data
-    and options), shows a progress bar, writes metrics.jsonl (step, loss, supervised tokens,
-    lr, tokens/s) and, at the end, a run directory that transformers/peft load directly
-    (model or adapter, tokenizer, cag_config.json, cag_run.json). Runs are deterministic given
-    --seed. Under torchrun or accelerate launch it trains with DDP.
+    Prints the supervised-token counts before training (equal to `cag stats` for the same data and
+    options), shows a progress bar, writes metrics.jsonl (step, loss, supervised tokens, lr, tokens/s)
+    and, at the end, a run directory that transformers/peft load directly (model or adapter, tokenizer,
+    cag_config.json, cag_run.json). Runs are deterministic given --seed. Under torchrun or accelerate
+    launch it trains with DDP.
 
     Example: cag train truth.jsonl --mask both --out runs/truth
     """
     from causal_agents.transcripts.labels import TRUNCATE_SIDES
-    from causal_agents.transcripts.tagging import iter_tagged
     from causal_agents.training.config import ENGINES, REPORTERS
 
     if truncate not in TRUNCATE_SIDES:
@@ -100,6 +100,8 @@ def train(
         if r not in REPORTERS:
             raise typer.BadParameter(f"expected one of {', '.join(REPORTERS)}, got {r!r}", param_hint="--report-to")
     from causal_agents.training.loop import prepare, train as run_train
+    records, notes, tag_opts = _read(inputs, renderer, o.tag_options(self_, role_map, text_role, format, messages_key,
+                                                                     group_by_file, demonstrations))
 
     cfg = TrainConfig(modes=parse_modes(mask), model=model, tokenizer=tokenizer, renderer=renderer, recipe=recipe,
                       lr=lr, weight_decay=weight_decay, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum,
@@ -108,11 +110,9 @@ def train(
                       gradient_checkpointing=gradient_checkpointing, report_to=tuple(report_to), lora=lora, lora_r=lora_r,
                       lora_alpha=lora_alpha, lora_targets=tuple(t.strip() for t in lora_targets.split(",") if t.strip()),
                       save_every=save_every, max_steps=max_steps, device=device, threads=threads,
-                      tag_options=o.tag_options(self_, role_map, text_role, format).as_dict()).resolved()
-    records = list(iter_tagged(inputs, o.tag_options(self_, role_map, text_role, format)))
-    source = ", ".join(inputs)
-    prep = prepare(cfg, records, source)
-    info(prep.summary_line())
+                      tag_options=tag_opts.as_dict()).resolved()
+    prep = prepare(cfg, records, source := ", ".join(inputs))
+    info("\n".join([prep.summary_line(), *notes]))
     results = run_train(cfg, records, out, source=source, resume=resume, overwrite=overwrite,
                         progress=progress, prepared=prep, log=info, parallel=parallel)
     if json:
@@ -122,3 +122,16 @@ def train(
         state = "finished" if r["complete"] else f"stopped at step {r['steps']} of {r['planned_steps']}"
         info(f"[{mode}] {state}: final loss {r['final_loss']:.4f}, {r['skipped_steps']} skipped steps, "
              f"{r['seconds']:.0f}s -> {r['run_dir']}")
+
+
+def _read(inputs, renderer: str, tag_opts):
+    """Tagged records, and the lines to print once the labels are built (unread train-flag keys,
+    the role-default note)."""
+    from causal_agents.transcripts.provenance import AgentGateRules
+    from causal_agents.transcripts.render import get_renderer
+    from causal_agents.transcripts.tagging import iter_tagged
+
+    get_renderer(renderer)  # a bad --renderer is a usage error before any work
+    rules = AgentGateRules()
+    records = list(rules.watch(iter_tagged(inputs, tag_opts)))
+    return records, [*tag_opts.warnings(), *filter(None, [rules.hint(tag_opts)])], tag_opts

@@ -1,17 +1,30 @@
 """Adapters: turn one input record of any supported format into a list of plain messages.
 
 A message here is ``{"role", "author", "text", "weight", "provenance", "name",
-"tool_call_id", "field"}``; ``field`` is the path used in error messages
-(``messages[3].role``). Gating (who wrote it) happens later, in causal_agents.transcripts.provenance.
+"tool_call_id", "field"}`` (plus ``suspect``: keys that look like train flags cag does not
+read); ``field`` is the path used in error messages (``messages[3].role``). Gating (who
+wrote it) happens later, in causal_agents.transcripts.provenance.
 
 Formats, detected per record by their key field (``--format`` forces one):
-- ``openai``: ``messages`` of ``{role, content, name, tool_calls, tool_call_id, weight}``
+- ``openai``: ``messages`` of ``{role, content, name, tool_calls, function_call,
+  tool_call_id, weight, loss_weight}``; content a string or a list of parts ``{type, text}``
+  or ``{type, value}`` (LLaMA-Factory v1: types text, reasoning, tool_call)
 - ``sharegpt``: ``conversations`` of ``{from, value}`` (optional top-level ``system``)
-- ``text``: a ``text`` field of ``Role: content`` lines; lines before the first turn are the
-  context paragraph
+- ``alpaca``: ``instruction``, ``input``, ``output``, optional ``system`` and ``history``
+  (``[[query, response], ...]``)
+- ``swe-agent``: OpenAI-style messages under ``history`` (SWE-agent ``.traj`` files), with
+  ``thought``/``action``/``tool_calls``; an assistant message's ``agent`` names its author
+- ``tau-bench``: OpenAI messages under ``traj`` (tau-bench results)
+- ``text``: a ``text`` field of ``Role: content`` lines (roles matched case-insensitively);
+  lines before the first turn are the context paragraph
 - ``stream``: verifier-loop records: ``question``, ``attempts`` (or a single ``attempt`` +
   ``verdict``), ``correction``
 - ``tagged``: ``segments`` already gated by ``cag tag`` (passed through unchanged)
+
+Any other key holding OpenAI messages is read with ``--messages-key KEY``. A record that is
+one message (``{role, text|content}``) belongs to a file of one message per line, read
+with ``--group-by-file``. Reasoning (``reasoning_content``, ``reasoning``, ``thinking``
+fields and parts, ``<think>`` blocks) is kept, as its author's content, in ``<think>`` tags.
 """
 
 from __future__ import annotations
@@ -23,27 +36,68 @@ import orjson
 
 from causal_agents.errors import InputError
 
-FORMATS = ("openai", "sharegpt", "text", "stream", "tagged")
+FORMATS = ("openai", "sharegpt", "alpaca", "swe-agent", "tau-bench", "text", "stream", "tagged")
 # The key field that identifies each format, in detection order.
-KEY_FIELDS = {"tagged": "segments", "openai": "messages", "sharegpt": "conversations",
-              "stream": "question", "text": "text"}
+KEY_FIELDS = {"tagged": "segments", "openai": "messages", "sharegpt": "conversations", "alpaca": "instruction",
+              "swe-agent": "history", "tau-bench": "traj", "stream": "question", "text": "text"}
 DEFAULT_TEXT_ROLES = ("User", "Agent", "Assistant", "Human", "AI", "System", "Tool", "Teacher",
                       "Verifier", "Oracle")
-# Per-message train flags seen in the wild; `masked` is the inverted one.
-TRAIN_FLAGS = ("weight", "train", "trainable", "loss_mask")
+# Per-message train flags seen in the wild; `masked` is the inverted one. `loss_weight`
+# (LLaMA-Factory) may be a fraction.
+TRAIN_FLAGS = ("weight", "train", "trainable", "loss_mask", "loss_weight")
+_FLAG_LIKE = re.compile(r"^train|mask|weight", re.IGNORECASE)
+REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")
+# Content-part types that carry no text: kept as a visible placeholder so positions stay honest.
+MEDIA_PARTS = frozenset(["image", "image_url", "input_image", "audio", "input_audio", "video", "video_url", "file",
+                         "input_file", "document"])
 
 
 def detect_format(rec: dict) -> str:
     for fmt, key in KEY_FIELDS.items():
+        if key == "text" and _is_message_row(rec):
+            break
         if key in rec:
             return fmt
-    raise InputError("cannot tell the format: expected one of the fields "
-                     + ", ".join(KEY_FIELDS.values()), field=None)
+    if _is_message_row(rec):
+        raise InputError("this record is one message ({role, text|content}), not a transcript: the file holds "
+                         "one message per line; read the whole file as one transcript with --group-by-file")
+    raise InputError(f"cannot tell the format: this record has the keys {', '.join(sorted(map(str, rec))) or '(none)'}; "
+                     "cag reads " + ", ".join(f"{f} ({k})" for f, k in KEY_FIELDS.items())
+                     + ", or OpenAI messages under any key with --messages-key KEY")
 
 
-def to_messages(rec: dict, fmt: str, text_roles: tuple[str, ...] = DEFAULT_TEXT_ROLES) -> list[dict]:
+def _is_message_row(rec: dict) -> bool:
+    return isinstance(rec.get("role"), str) and any(k in rec for k in ("text", "content", "value"))
+
+
+def message_rows_record(rows: list[tuple[dict, Any]]) -> dict:
+    """``--group-by-file``: the rows of a one-message-per-line file as one OpenAI record."""
+    msgs = []
+    for loc, row in rows:
+        if not (isinstance(row, dict) and _is_message_row(row)):
+            keys = sorted(row) if isinstance(row, dict) else type(row).__name__
+            raise InputError(f"--group-by-file expects one message {{role, text|content}} per record, got {keys}",
+                             file=loc["file"], line=loc.get("line", loc.get("row")))
+        m = dict(row)
+        if "content" not in m:
+            m["content"] = m.pop("text") if "text" in m else m.pop("value")
+        msgs.append(m)
+    return {"messages": msgs}
+
+
+def to_messages(rec: dict, fmt: str, text_roles: tuple[str, ...] = DEFAULT_TEXT_ROLES,
+                messages_key: str | None = None) -> list[dict]:
+    """The plain messages of one record of format ``fmt`` (see the module docstring)."""
+    if messages_key is not None:
+        return _openai(rec, messages_key)
     if fmt == "openai":
         return _openai(rec)
+    if fmt == "tau-bench":
+        return _openai(rec, "traj")
+    if fmt == "swe-agent":
+        return _swe_agent(rec)
+    if fmt == "alpaca":
+        return _alpaca(rec)
     if fmt == "sharegpt":
         return _sharegpt(rec)
     if fmt == "text":
@@ -53,9 +107,16 @@ def to_messages(rec: dict, fmt: str, text_roles: tuple[str, ...] = DEFAULT_TEXT_
     raise ValueError(fmt)
 
 
-def _msg(role, text, field, author=None, weight=1, provenance=None, name=None, tool_call_id=None):
+def _msg(role, text, field, author=None, weight=1, provenance=None, name=None, tool_call_id=None, suspect=None):
     return {"role": role, "author": author, "text": text, "weight": weight, "provenance": provenance,
-            "name": name, "tool_call_id": tool_call_id, "field": field}
+            "name": name, "tool_call_id": tool_call_id, "field": field, "suspect": suspect}
+
+
+def suspect_flags(m: dict) -> list[str] | None:
+    """Keys that look like a train flag (``train*``, ``*mask*``, ``*weight*``) but that cag
+    does not read: the caller warns once per key, since the user probably meant a flag."""
+    out = [k for k in m if isinstance(k, str) and k not in TRAIN_FLAGS and k != "masked" and _FLAG_LIKE.search(k)]
+    return out or None
 
 
 def _need_list(rec: dict, key: str) -> list:
@@ -80,22 +141,26 @@ def _str_field(m: dict, key: str, field: str, required: bool = True) -> str | No
     return v
 
 
-def _weight(m: dict, field: str) -> int:
-    """1 = may be supervised, 0 = never supervised (both modes)."""
+def _weight(m: dict, field: str) -> int | float:
+    """1 = may be supervised, 0 = never supervised (both modes); a ``loss_weight`` between 0
+    and 1 scales the message's loss (the token and message loss weightings honour it)."""
     for key in TRAIN_FLAGS:
         if key in m and m[key] is not None:
-            return _flag(m[key], f"{field}.{key}")
+            return _flag(m[key], f"{field}.{key}", fraction=key == "loss_weight")
     if "masked" in m and m["masked"] is not None:
         return 1 - _flag(m["masked"], f"{field}.masked")
     return 1
 
 
-def _flag(v: Any, field: str) -> int:
+def _flag(v: Any, field: str, fraction: bool = False) -> int | float:
     if isinstance(v, bool):
         return int(v)
     if isinstance(v, (int, float)) and v in (0, 1):
         return int(v)
-    raise InputError(f"expected 0, 1, true or false, got {v!r}", field=field)
+    if fraction and isinstance(v, (int, float)) and 0 < v < 1:
+        return float(v)
+    raise InputError(f"expected {'a number from 0 to 1' if fraction else '0, 1, true or false'}, got {v!r}",
+                     field=field)
 
 
 def _provenance(m: dict, field: str) -> str | None:
@@ -123,29 +188,72 @@ def _content_text(content: Any, field: str) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        parts = []
-        for j, part in enumerate(content):
-            if isinstance(part, str):
-                parts.append(part)
-            elif isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
-                parts.append(part["text"])
-            elif isinstance(part, dict) and isinstance(part.get("type"), str):
-                # Non-text parts (images, audio) keep a visible placeholder so positions stay honest.
-                parts.append(f"<{part['type']}>")
-            else:
-                raise InputError("expected a content part {type, text}", field=f"{field}.content[{j}]")
-        return "".join(parts)
+        return "".join(_part_text(part, f"{field}.content[{j}]") for j, part in enumerate(content))
     raise InputError(f"expected a string or a list of parts, got {_tname(content)}", field=f"{field}.content")
 
 
-def render_tool_call(call: Any, i: int, j: int) -> str:
+def _part_text(part: Any, field: str) -> str:
+    """One content part: ``{type, text}`` (OpenAI, HF) or ``{type, value}`` (LLaMA-Factory v1).
+    A shape cag does not know is an error, never a silent placeholder."""
+    if isinstance(part, str):
+        return part
+    if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+        raise InputError(f"expected a content part {{type, text|value}}, got {_shape(part)}", field=field)
+    kind = part["type"]
+    body = part.get("text", part.get("value"))
+    if kind in ("text", "input_text", "output_text") and isinstance(body, str):
+        return body
+    if kind in ("reasoning", "thinking") and isinstance(body if body is not None else part.get(kind), str):
+        return think(body if body is not None else part[kind])
+    if kind == "tool_call" and body is not None:
+        return render_tool_call(_maybe_json(body), field=field)
+    if kind in MEDIA_PARTS:
+        return f"<{kind}>"
+    raise InputError(f"unknown content part {_shape(part)} (cag reads parts of type text, reasoning, tool_call "
+                     f"with a 'text' or 'value' string, and media parts {', '.join(sorted(MEDIA_PARTS))})", field=field)
+
+
+def _shape(v: Any) -> str:
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {v[k]!r}" if k == "type" else str(k) for k in v) + "}"
+    return _tname(v)
+
+
+def _maybe_json(v: Any) -> Any:
+    if isinstance(v, str):
+        try:
+            return orjson.loads(v)
+        except orjson.JSONDecodeError:
+            return v
+    return v
+
+
+def think(text: str) -> str:
+    """Reasoning, rendered as the content its author wrote."""
+    return f"<think>{text}</think>\n"
+
+
+def _reasoning(m: dict, field: str) -> str:
+    for key in REASONING_FIELDS:
+        v = m.get(key)
+        if v:
+            if not isinstance(v, str):
+                raise InputError(f"expected a string, got {_tname(v)}", field=f"{field}.{key}")
+            return think(v)
+    return ""
+
+
+def render_tool_call(call: Any, i: int = 0, j: int = 0, field: str | None = None, key: str = "messages") -> str:
     """Message ``i``'s tool call ``j`` is the agent's action; render it as text the model
-    conditions on. (Indices, not a field path: the path is only formatted for an error.)"""
+    conditions on. (Indices, not a field path: the path is only formatted for an error.) The
+    legacy ``function_call: {name, arguments}`` renders exactly like a tool call."""
+    where = field or f"{key}[{i}].tool_calls[{j}]"
     if not isinstance(call, dict):
-        raise InputError(f"expected an object, got {_tname(call)}", field=f"messages[{i}].tool_calls[{j}]")
+        raise InputError(f"expected an object, got {_tname(call)}", field=where)
     fn = call.get("function", call)
     if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-        raise InputError("expected a function name", field=f"messages[{i}].tool_calls[{j}].function.name")
+        raise InputError("expected a function name", field=f"{where}.function.name" if "function" in call
+                         else f"{where}.name")
     args = fn.get("arguments", {})
     if isinstance(args, str):
         try:
@@ -155,26 +263,87 @@ def render_tool_call(call: Any, i: int, j: int) -> str:
     return "<tool_call>" + orjson.dumps({"name": fn["name"], "arguments": args}).decode() + "</tool_call>"
 
 
-def _openai(rec: dict) -> list[dict]:
-    return [openai_message(m, i) for i, m in enumerate(_need_list(rec, "messages"))]
+def _openai(rec: dict, key: str = "messages") -> list[dict]:
+    return [openai_message(m, i, key) for i, m in enumerate(_need_list(rec, key))]
 
 
-def openai_message(m: Any, i: int) -> dict:
-    f = f"messages[{i}]"
+def openai_message(m: Any, i: int, key: str = "messages") -> dict:
+    f = f"{key}[{i}]"
     if not isinstance(m, dict):
         raise InputError(f"expected an object, got {_tname(m)}", field=f)
     role = _str_field(m, "role", f)
-    text = _content_text(m.get("content"), f)
+    text = _reasoning(m, f) + _content_text(m.get("content"), f)
+    rendered = _calls(m, i, key)
+    if rendered:
+        text = "\n".join(([text] if text else []) + rendered)
+    name = _str_field(m, "name", f, required=False)
+    tcid = m.get("tool_call_id")
+    if tcid is None and isinstance(m.get("tool_call_ids"), list) and m["tool_call_ids"]:
+        tcid = m["tool_call_ids"][0]  # SWE-agent keeps a list
+    if tcid is not None and not isinstance(tcid, str):
+        raise InputError(f"expected a string, got {_tname(tcid)}", field=f"{f}.tool_call_id")
+    return _msg(role, text, f, author=_author(m, f) or name, weight=_weight(m, f),
+                provenance=_provenance(m, f), name=name, tool_call_id=tcid, suspect=suspect_flags(m))
+
+
+def _calls(m: dict, i: int, key: str) -> list[str]:
+    """Rendered ``tool_calls`` and the legacy ``function_call`` (the same action, rendered alike)."""
+    out = []
     calls = m.get("tool_calls")
     if calls:
         if not isinstance(calls, list):
-            raise InputError(f"expected a list, got {_tname(calls)}", field=f"{f}.tool_calls")
-        rendered = [render_tool_call(c, i, j) for j, c in enumerate(calls)]
-        text = "\n".join(([text] if text else []) + rendered)
-    name = _str_field(m, "name", f, required=False)
-    return _msg(role, text, f, author=_author(m, f) or name, weight=_weight(m, f),
-                provenance=_provenance(m, f), name=name,
-                tool_call_id=_str_field(m, "tool_call_id", f, required=False))
+            raise InputError(f"expected a list, got {_tname(calls)}", field=f"{key}[{i}].tool_calls")
+        out = [render_tool_call(c, i, j, key=key) for j, c in enumerate(calls)]
+    fc = m.get("function_call")
+    if fc:
+        out.append(render_tool_call(fc, field=f"{key}[{i}].function_call"))
+    return out
+
+
+# ---------------------------------------------------------------- swe-agent
+
+
+def _swe_agent(rec: dict) -> list[dict]:
+    """SWE-agent ``history``: OpenAI-style messages. An assistant message whose content is
+    empty is its ``thought`` then its ``action``. Every message carries ``agent`` (the name
+    of the agent whose history it is, on observations too), so it names the author of
+    assistant messages only: the environment wrote the rest."""
+    out = []
+    for i, m in enumerate(_need_list(rec, "history")):
+        msg = openai_message(m, i, "history")
+        if m.get("role") == "assistant":
+            if not msg["text"].strip():
+                parts = [m.get(k) for k in ("thought", "action") if isinstance(m.get(k), str) and m.get(k)]
+                msg["text"] = "\n".join(parts)
+            if isinstance(m.get("agent"), str) and msg["author"] is None:
+                msg["author"] = m["agent"]
+        out.append(msg)
+    return out
+
+
+# ------------------------------------------------------------------ alpaca
+
+
+def _alpaca(rec: dict) -> list[dict]:
+    out = []
+    system = rec.get("system")
+    if system:
+        out.append(_msg("system", _need_str(system, "system"), "system"))
+    history = rec.get("history") or []
+    if not isinstance(history, list):
+        raise InputError(f"expected a list of [query, response] pairs, got {_tname(history)}", field="history")
+    for i, pair in enumerate(history):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+            raise InputError("expected a [query, response] pair of strings", field=f"history[{i}]")
+        out.append(_msg("user", pair[0], f"history[{i}][0]"))
+        out.append(_msg("assistant", pair[1], f"history[{i}][1]"))
+    query = _need_str(rec.get("instruction"), "instruction")
+    extra = rec.get("input")
+    if extra:
+        query += "\n" + _need_str(extra, "input")
+    out.append(_msg("user", query, "instruction"))
+    out.append(_msg("assistant", _need_str(rec.get("output"), "output"), "output"))
+    return out
 
 
 # ---------------------------------------------------------------- sharegpt
@@ -189,10 +358,10 @@ def _sharegpt(rec: dict) -> list[dict]:
         if not isinstance(m, dict):
             raise InputError(f"expected an object, got {_tname(m)}", field=f)
         role = _str_field(m, "from", f)
-        text = _str_field(m, "value", f)
+        text = _reasoning(m, f) + _str_field(m, "value", f)
         name = _str_field(m, "name", f, required=False)
         out.append(_msg(role, text, f, author=_author(m, f) or name, weight=_weight(m, f),
-                        provenance=_provenance(m, f), name=name))
+                        provenance=_provenance(m, f), name=name, suspect=suspect_flags(m)))
     return out
 
 
@@ -203,7 +372,8 @@ def _text(rec: dict, roles: tuple[str, ...]) -> list[dict]:
     text = rec.get("text")
     if not isinstance(text, str):
         raise InputError(f"expected a string, got {_tname(text)}", field="text")
-    pat = re.compile(r"^(" + "|".join(re.escape(r) for r in roles) + r"): ?(.*)$")
+    # Role names match case-insensitively (`user:` is User); the role keeps the file's spelling.
+    pat = re.compile(r"^(" + "|".join(re.escape(r) for r in roles) + r"): ?(.*)$", re.IGNORECASE)
     out: list[dict] = []
     context: list[str] = []
     for line in text.split("\n"):
@@ -215,8 +385,8 @@ def _text(rec: dict, roles: tuple[str, ...]) -> list[dict]:
         else:
             context.append(line)
     if not out:
-        raise InputError(f"expected lines starting with one of {', '.join(r + ':' for r in roles)}",
-                         field="text")
+        raise InputError(f"expected lines starting with one of {', '.join(r + ':' for r in roles)} (any case); "
+                         "name other turn prefixes with --text-role ROLE", field="text")
     # Blank lines between turns are layout, not content.
     for m in out:
         m["text"] = m["text"].rstrip("\n")
@@ -251,7 +421,7 @@ def _stream(rec: dict) -> list[dict]:
         if not isinstance(text, str):
             raise InputError(f"expected a string, got {_tname(text)}", field=f"{f}.text")
         out.append(_msg("attempt", text, f"{f}.text", author=_author(a, f), weight=_weight(a, f),
-                        provenance=_provenance(a, f)))
+                        provenance=_provenance(a, f), suspect=suspect_flags(a)))
         verdict = a.get("verdict")
         if verdict is not None:
             if not isinstance(verdict, str):

@@ -1,7 +1,8 @@
 """Streaming readers and atomic writers for transcript files.
 
 Readers yield ``(location, record)`` pairs lazily: JSONL line by line (constant memory),
-Parquet in row batches. ``location`` is ``{"file": ..., "line": n}`` or ``{"file": ..., "row": n}``
+JSON arrays element by element (ijson), pretty-printed JSON objects one at a time, Parquet
+in row batches. ``location`` is ``{"file": ..., "line": n}`` or ``{"file": ..., "row": n}``
 so every error and every tagged record can point back to its source.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import gzip
+import io
 import os
 import shutil
 import sys
@@ -22,6 +24,8 @@ from causal_agents.errors import InputError
 
 STDIN = "-"
 PARQUET_BATCH_ROWS = 1024
+# Bytes looked at to tell a JSON array from JSON lines or pretty-printed objects.
+SNIFF_BYTES = 65536
 _JSONL_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
 GLOB_CHARS = set("*?[")
 
@@ -47,7 +51,10 @@ def is_parquet(path: str) -> bool:
 
 
 def read_records(path: str, required_any: tuple[str, ...] = ()) -> Iterator[tuple[dict, Any]]:
-    """Yield ``(location, record)`` from one JSONL/JSONL.gz/Parquet file or ``-`` (stdin).
+    """Yield ``(location, record)`` from one file or ``-`` (stdin): Parquet, or JSON text
+    (plain or gzip) laid out as JSON lines, one JSON array of records, or one (or several
+    concatenated) pretty-printed JSON objects. The layout is read from the content, never
+    from the extension (see ``sniff_layout``).
 
     An empty input is an error: a pipeline that silently produced nothing is a bug upstream.
     """
@@ -56,13 +63,15 @@ def read_records(path: str, required_any: tuple[str, ...] = ()) -> Iterator[tupl
     if is_parquet(path):
         yield from _read_parquet(path, required_any)
     else:
-        yield from _read_jsonl(path)
+        yield from _read_json_text(path)
 
 
 def _open_bytes(path: str):
     if path == STDIN:
         raw = sys.stdin.buffer
-        head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+        if not hasattr(raw, "peek"):
+            raw = io.BufferedReader(raw)  # test harnesses hand in a BytesIO
+        head = raw.peek(2)[:2]
         return gzip.GzipFile(fileobj=raw) if head == b"\x1f\x8b" else raw
     f = open(path, "rb")
     if f.read(2) == b"\x1f\x8b":
@@ -72,13 +81,64 @@ def _open_bytes(path: str):
     return f
 
 
-def _read_jsonl(path: str) -> Iterator[tuple[dict, Any]]:
+def _first_byte(f) -> bytes:
+    """The first non-whitespace byte, without consuming anything (b"" if none is buffered)."""
+    return f.peek(SNIFF_BYTES)[:SNIFF_BYTES].lstrip()[:1]
+
+
+def layout_of_first_line(line: bytes) -> str:
+    """``jsonl`` when the first non-blank line is a JSON value on its own (the JSON-lines fast
+    path; a bad value there is reported per line as before), ``objects`` when it opens an
+    object that continues on later lines (pretty-printed JSON)."""
+    try:
+        orjson.loads(line)
+        return "jsonl"
+    except orjson.JSONDecodeError:
+        return "objects" if line.lstrip().startswith(b"{") else "jsonl"
+
+
+def sniff_layout(path: str) -> str:
+    """``array``, ``jsonl`` or ``objects`` for a regular (plain or gzip) JSON text file."""
+    f = _open_bytes(path)
+    try:
+        if not hasattr(f, "peek"):
+            f = io.BufferedReader(f)
+        if _first_byte(f) == b"[":
+            return "array"
+        for line in f:
+            if not line.isspace():
+                return layout_of_first_line(line)
+        return "jsonl"
+    finally:
+        f.close()
+
+
+def _read_json_text(path: str) -> Iterator[tuple[dict, Any]]:
     name = "<stdin>" if path == STDIN else path
     f = _open_bytes(path)
     seen = 0
     try:
+        if _first_byte(f) == b"[":
+            for item in _read_array(f, name):
+                seen += 1
+                yield item
+            return
+        lineno, head = 0, None
         for lineno, line in enumerate(f, 1):
-            if line.isspace():  # blank line; isspace() scans without copying the line
+            if not line.isspace():  # blank line; isspace() scans without copying the line
+                head = line
+                break
+        if head is None:
+            return
+        if layout_of_first_line(head) == "objects":
+            for item in _read_objects(_Rejoined(head, f), name, lineno, path):
+                seen += 1
+                yield item
+            return
+        seen += 1
+        yield parse_line(head, name, lineno)
+        for lineno, line in enumerate(f, lineno + 1):
+            if line.isspace():
                 continue
             seen += 1
             yield parse_line(line, name, lineno)
@@ -87,12 +147,82 @@ def _read_jsonl(path: str) -> Iterator[tuple[dict, Any]]:
     finally:
         if f is not sys.stdin.buffer:
             f.close()
-    if seen == 0:
-        raise empty_input(name)
+        if seen == 0 and sys.exc_info()[0] is None:
+            raise empty_input(name)
+
+
+class _Rejoined:
+    """A byte stream with its first line (already read to sniff the layout) put back."""
+
+    def __init__(self, head: bytes, f):
+        self._head, self._f = head, f
+
+    def read(self, n: int = -1) -> bytes:
+        if n == 0:  # ijson probes with read(0) to tell bytes from str
+            return b""
+        if self._head:
+            out, self._head = self._head, b""
+            return out
+        return self._f.read(n)
+
+
+def _read_array(f, name: str) -> Iterator[tuple[dict, Any]]:
+    """Elements of one top-level JSON array, parsed incrementally (memory stays flat
+    whatever the array's size). Location: ``row`` = the element's index."""
+    import ijson
+
+    row = -1
+    try:
+        for row, rec in enumerate(ijson.items(f, "item", use_float=True)):
+            yield {"file": name, "row": row}, _object_or_error(rec, name, row)
+    except ijson.JSONError as e:
+        raise InputError(f"malformed JSON in the array at element {row + 1} ({_first_line(e)}); expected a "
+                         "JSON array of objects", file=name) from e
+
+
+def _read_objects(f, name: str, lineno: int, path: str) -> Iterator[tuple[dict, Any]]:
+    """One pretty-printed JSON object (a trajectory file), or several concatenated (``jq .``
+    output). Location: ``row`` = the object's index in the file."""
+    import ijson
+
+    row = -1
+    try:
+        for row, rec in enumerate(ijson.items(f, "", multiple_values=True, use_float=True)):
+            yield {"file": name, "row": row}, _object_or_error(rec, name, row)
+    except ijson.JSONError as e:
+        if row >= 0 or path == STDIN:
+            raise InputError(f"malformed JSON in object {row + 1} ({_first_line(e)}); expected JSON lines, "
+                             "a JSON array or JSON objects", file=name) from e
+        # Nothing parsed: it was a JSON-lines file with a bad first line; report it line by line.
+        with open(path, "rb") if not _is_gzip(path) else gzip.open(path, "rb") as g:
+            for n, line in enumerate(g, 1):
+                if n >= lineno and not line.isspace():
+                    yield parse_line(line, name, n)
+
+
+def _first_line(e: Exception) -> str:
+    """ijson's messages quote the text over several lines; the error stays one line."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(":")
+
+
+def _is_gzip(path: str) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
+def _object_or_error(rec: Any, name: str, row: int) -> Any:
+    if isinstance(rec, dict):
+        return rec
+    return InputError(f"expected a JSON object, got {_json_type(rec)}", file=name, line=row)
+
+
+def _json_type(v: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(v), "number")
 
 
 def empty_input(name: str) -> InputError:
-    return InputError("empty input: no records (expected one JSON object per line)", file=name)
+    return InputError("empty input: no records (expected JSON lines, a JSON array or JSON objects)", file=name)
 
 
 def parse_line(line: bytes, name: str, lineno: int) -> tuple[dict, Any]:
@@ -124,15 +254,66 @@ def _read_parquet(path: str, required_any: tuple[str, ...]) -> Iterator[tuple[di
     if pf.metadata.num_rows == 0:
         raise InputError("empty input: the Parquet file has no rows", file=path)
     row = 0
+    # Only files with column types JSON cannot hold pay for the per-value walk below.
+    walk = any(_needs_walk(f.type) for f in pf.schema_arrow)
     for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS):
         for rec in batch.to_pylist():
-            yield {"file": path, "row": row}, _drop_nulls(rec)
+            loc = {"file": path, "row": row}
             row += 1
+            rec = _drop_nulls(rec)
+            if walk:
+                try:
+                    rec = _jsonable(rec, "")
+                except InputError as e:
+                    yield loc, e.at(path, row - 1)
+                    continue
+            yield loc, rec
 
 
 def _drop_nulls(rec: dict) -> dict:
     """Parquet stores absent struct fields as nulls; treat them as absent, like JSON."""
     return {k: v for k, v in rec.items() if v is not None}
+
+
+def _needs_walk(t) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t) \
+            or pa.types.is_decimal(t) or pa.types.is_duration(t) or pa.types.is_time(t):
+        return True
+    if pa.types.is_struct(t):
+        return any(_needs_walk(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _needs_walk(t.value_type)
+    if pa.types.is_map(t):
+        return _needs_walk(t.key_type) or _needs_walk(t.item_type)
+    return False
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _jsonable(v: Any, field: str) -> Any:
+    """Bytes (HF ``Image``/``Audio`` structs ``{bytes, path}``) become a placeholder, so the
+    path is kept and nothing binary reaches JSON; any other value JSON cannot hold is an
+    error naming its field."""
+    if isinstance(v, _JSON_SCALARS):
+        return v
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return f"<{len(v):,} bytes>"
+    if isinstance(v, dict):
+        return {k: _jsonable(x, f"{field}.{k}" if field else str(k)) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x, f"{field}[{i}]") for i, x in enumerate(v)]
+    import datetime
+    import decimal
+
+    if isinstance(v, decimal.Decimal) and v.is_finite():
+        return float(v)
+    if isinstance(v, (datetime.datetime, datetime.date, datetime.time)):
+        return v.isoformat()
+    raise InputError(f"a {type(v).__name__} value cannot be written as JSON (expected text, numbers, "
+                     "lists or structs)", field=field)
 
 
 # ---------------------------------------------------------------- writing

@@ -114,7 +114,7 @@ def train_grpo(start_model: str | None, problems: list[dict], out: str, cfg: GRP
     from causal_agents.stem.sample import sample
     from causal_agents.training.config import TrainConfig
     from causal_agents.lm.loader import load_model_tokenizer, pick_device, pick_dtype
-    from causal_agents.training.loop import build_model
+    from causal_agents.training.model import build_model
     from causal_agents.training.rundir import save_final
     from causal_agents.stem.verifier import verify_problem
 

@@ -41,14 +41,17 @@ def token_weights(enc, mode: str, weighting: str) -> np.ndarray:
     """
     sup = enc.supervised(mode)
     w = sup.astype(np.float32)
+    # A fractional per-message weight (``loss_weight``) scales its message's tokens.
+    scale = getattr(enc, "weight", None)
+    scale = np.float32(1.0) if scale is None else scale
     if weighting == "token" or not sup.any():
-        return w
+        return w * scale
     if weighting == "sequence":
-        return w / sup.sum()
+        return w / sup.sum() * scale
     if weighting == "message":
         seg = enc.segment
         counts = np.bincount(seg[sup], minlength=int(seg.max()) + 1).astype(np.float32)
-        return np.where(sup, 1.0 / np.maximum(counts[seg], 1.0), 0.0).astype(np.float32)
+        return (np.where(sup, 1.0 / np.maximum(counts[seg], 1.0), 0.0) * scale).astype(np.float32)
     raise CagError(f"unknown --loss-weighting {weighting!r} (expected {', '.join(WEIGHTINGS)})")
 
 

@@ -19,63 +19,22 @@ import time
 from dataclasses import dataclass
 
 from causal_agents.errors import CagError
-from causal_agents.lm.loader import load_weights, pick_device, pick_dtype
+from causal_agents.lm.loader import pick_device, pick_dtype
 from causal_agents.transcripts.labels import IGNORE_INDEX
 from causal_agents.training.config import TrainConfig
+from causal_agents.training.model import build_model, lr_lambda
 from causal_agents.training.data import Prepared, collate, plan_steps, prepare
 from causal_agents.training.rundir import (METRICS_FILE, RUN_MARKER, MetricsWriter, clear_run_dir, is_complete,
                                            latest_checkpoint, run_dir_for, save_checkpoint, save_final,
                                            truncate_metrics, unwrap)
 
-__all__ = ["Prepared", "build_model", "is_complete", "loss_step", "lr_lambda", "prepare", "train"]
-
-
-def build_model(cfg: TrainConfig, tokenizer, dtype):
-    """Fresh initial weights (LoRA adapters added with ``cfg.lora``); identical for every call
-    with the same config and seed."""
-    import torch
-
-    model = load_weights(cfg.model, tokenizer, dtype, cfg.seed)
-    if cfg.lora:
-        from peft import LoraConfig, get_peft_model
-
-        torch.manual_seed(cfg.seed)  # LoRA's A matrices are random: same seed, same start
-        lcfg = LoraConfig(task_type="CAUSAL_LM", r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
-                          lora_dropout=cfg.lora_dropout, target_modules=list(cfg.lora_targets))
-        try:
-            model = get_peft_model(model, lcfg)
-        except ValueError as e:
-            raise CagError(f"--lora-targets {','.join(cfg.lora_targets)}: {e}") from e
-    if cfg.gradient_checkpointing:
-        # Activations are recomputed in backward: memory per layer instead of per token-layer.
-        # Non-reentrant: works with LoRA's frozen inputs without enable_input_require_grads.
-        kwargs = {"use_reentrant": False}
-        if hasattr(model, "activation_checkpointing_enable"):  # transformers 5.2x renamed it
-            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
-        else:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
-        model.config.use_cache = False
-    return model
+__all__ = ["Prepared", "is_complete", "loss_step", "prepare", "train"]
 
 
 def dist_info() -> tuple[int, int, int]:
     """(rank, world, local_rank) from torchrun / accelerate launch environment variables."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def lr_lambda(scheduler: str, warmup_steps: int, total: int):
-    """The LambdaLR multiplier: linear warm-up, then constant, linear or cosine decay to 0 at ``total``."""
-    def f(step: int) -> float:
-        if warmup_steps and step < warmup_steps:
-            return (step + 1) / warmup_steps
-        if scheduler == "constant":
-            return 1.0
-        progress = (step - warmup_steps) / max(1, total - warmup_steps)
-        if scheduler == "linear":
-            return max(0.0, 1.0 - progress)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-    return f
 
 
 # ---------------------------------------------------------------- the loop

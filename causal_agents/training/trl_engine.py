@@ -181,7 +181,7 @@ def train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, re
     """Train ``mode`` on TRL's SFTTrainer over cag's plan; returns the same summary as cag's loop."""
     import torch
 
-    from causal_agents.training.loop import build_model, lr_lambda
+    from causal_agents.training.model import build_model, lr_lambda
 
     try:
         import trl  # noqa: F401

@@ -58,7 +58,7 @@ class Encoded:
     """One transcript, tokenized: ids, a class per token, and what each mode supervises."""
 
     def __init__(self, input_ids, classes: np.ndarray, segment: np.ndarray, trainable: np.ndarray, text: str,
-                 record_id: str | None = None, straddling: int = 0):
+                 record_id: str | None = None, straddling: int = 0, weight: np.ndarray | None = None):
         self._ids = input_ids   # a list or array; turned into an array on first use (stats never needs it)
         self.classes = classes        # (T,) int8, TokenClass codes
         self.segment = segment        # (T,) int32, index into the record's segments
@@ -66,6 +66,9 @@ class Encoded:
         self.text = text
         self.record_id = record_id
         self.straddling = straddling  # tokens covering characters of more than one span
+        # (T,) float32 loss scale from fractional per-message weights (``loss_weight``), or None
+        # when every weight is 0 or 1 (then ``trainable`` says it all)
+        self.weight = weight
 
     @property
     def input_ids(self) -> np.ndarray:  # (T,) int64
@@ -109,7 +112,7 @@ class Encoded:
         if side == "left":
             trainable[0] = False
         kept = Encoded(self.input_ids[cut], self.classes[cut], self.segment[cut], trainable, self.text,
-                       self.record_id, self.straddling)
+                       self.record_id, self.straddling, None if self.weight is None else self.weight[cut])
         lost = {m: int(self.supervised(m).sum() - kept.supervised(m).sum()) for m in MODES}
         return kept, lost
 
@@ -134,9 +137,17 @@ def encode_batch(records: list[dict], tokenizer, renderer: str = "plain") -> lis
         classes, segment, trainable, straddling = classify(enc, spans)
         if len(trainable):
             trainable[0] = False  # nothing precedes it to predict it from (see the module doc)
-        out.append(Encoded(enc.ids, classes, segment, trainable, text,
-                           record_id=rec.get("id"), straddling=straddling))
+        out.append(Encoded(enc.ids, classes, segment, trainable, text, record_id=rec.get("id"),
+                           straddling=straddling, weight=_fractional_weight(rec["segments"], segment)))
     return out
+
+
+def _fractional_weight(segments: list[dict], segment: np.ndarray) -> np.ndarray | None:
+    """Per-token weight of each token's message, only when some weight is a fraction."""
+    w = [s.get("weight", 1) for s in segments]
+    if all(x in (0, 1) for x in w):
+        return None
+    return np.asarray(w, dtype=np.float32)[segment]
 
 
 def classify(enc, spans: list[tuple]):

@@ -9,8 +9,15 @@ Rules, first match wins; each segment records the rule that decided it:
 2. ``self`` / ``other-author``: with ``--self NAME``, a message whose author (``author``,
    else ``name``) is set is agent-written if the author is a self, else world-written,
    whatever its role: another agent's or a teacher's action is evidence.
-3. ``role-map`` (``--role-map ROLE=GATE``), then ``role-default`` (ROLE_DEFAULTS).
+3. ``role-map`` (``--role-map ROLE=GATE``), then ``demonstrations`` (``--demonstrations``:
+   roles whose default is agent are world-written, since another model or a human wrote
+   them), then ``role-default`` (ROLE_DEFAULTS).
 4. Anything else is an error naming the role.
+
+Tool schemas (top-level ``tools`` or ``functions``, a list or a JSON string) become one
+context segment of role ``tools`` (rule ``tools-field``): the model sees them at inference,
+so it must see them in training; renderers render them (the chat-template renderer passes
+them as ``tools=``).
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from causal_agents.errors import InputError
-from causal_agents.formats.adapters import (DEFAULT_TEXT_ROLES, FORMATS, KEY_FIELDS, detect_format, openai_message,
-                                           render_tool_call, to_messages)
+from causal_agents.errors import InputError, UsageError
+import orjson
+
+from causal_agents.formats.adapters import (DEFAULT_TEXT_ROLES, FORMATS, KEY_FIELDS, TRAIN_FLAGS, detect_format,
+                                           openai_message, render_tool_call, to_messages)
 
 GATES = ("agent", "world", "context")
 
@@ -43,18 +52,33 @@ class TagOptions:
     role_map: dict = field(default_factory=dict)  # lower-cased role -> gate
     text_roles: tuple[str, ...] = DEFAULT_TEXT_ROLES
     format: str | None = None  # None: detect per record
+    messages_key: str | None = None  # read OpenAI messages under this key (any format name)
+    group_by_file: bool = False  # a file of one message per line is one transcript
+    demonstrations: bool = False  # assistant turns were written by someone else: evidence
     # role string -> (gate, rule), filled as roles are met (tagging a big log asks millions of times)
     gate_cache: dict = field(default_factory=dict, compare=False, repr=False)
+    # train-flag-looking keys cag does not read -> the first field that had one (one warning each)
+    noticed: dict = field(default_factory=dict, compare=False, repr=False)
 
     @staticmethod
     def build(selves: Iterable[str] = (), role_map: Iterable[str] = (), text_roles: Iterable[str] = (),
-              format: str | None = None) -> "TagOptions":
+              format: str | None = None, messages_key: str | None = None, group_by_file: bool = False,
+              demonstrations: bool = False) -> "TagOptions":
+        if format is not None and format not in FORMATS:
+            raise UsageError(f"--format expects one of {', '.join(FORMATS)}, got {format!r}")
         return TagOptions(selves=tuple(selves), role_map=parse_role_map(role_map),
-                          text_roles=tuple(text_roles) or DEFAULT_TEXT_ROLES, format=format)
+                          text_roles=tuple(text_roles) or DEFAULT_TEXT_ROLES, format=format,
+                          messages_key=messages_key, group_by_file=group_by_file, demonstrations=demonstrations)
 
     def as_dict(self) -> dict:
         return {"selves": list(self.selves), "role_map": dict(self.role_map),
-                "text_roles": list(self.text_roles), "format": self.format}
+                "text_roles": list(self.text_roles), "format": self.format, "messages_key": self.messages_key,
+                "group_by_file": self.group_by_file, "demonstrations": self.demonstrations}
+
+    def warnings(self) -> list[str]:
+        """One line per train-flag-looking key that cag did not read."""
+        return [f"warning: {where}: key {key!r} looks like a train flag, but cag reads only "
+                f"{', '.join(TRAIN_FLAGS)} and masked; it was ignored" for key, where in self.noticed.items()]
 
 
 def parse_role_map(items: Iterable[str]) -> dict:
@@ -62,9 +86,34 @@ def parse_role_map(items: Iterable[str]) -> dict:
     for item in items:
         role, sep, gate = item.partition("=")
         if not sep or not role or gate not in GATES:
-            raise InputError(f"--role-map expects ROLE=GATE with GATE one of {', '.join(GATES)}, got {item!r}")
+            raise UsageError(f"--role-map expects ROLE=GATE with GATE one of {', '.join(GATES)}, got {item!r}")
         out[role.strip().lower()] = gate
     return out
+
+
+class AgentGateRules:
+    """Tallies the rule behind every agent gate, so that a run where every one came from the
+    role default (a public SFT file read as this model's own rollouts) is pointed out."""
+
+    def __init__(self):
+        self.counts: dict = {}
+
+    def watch(self, records: Iterable[dict]) -> Iterable[dict]:
+        for r in records:
+            for s in r["segments"]:
+                if s["gate"] == "agent":
+                    self.counts[s.get("rule")] = self.counts.get(s.get("rule"), 0) + 1
+            yield r
+
+    def hint(self, opts: TagOptions) -> str | None:
+        """One line when every agent gate came from ``role-default`` and no ``--self`` was given."""
+        n = sum(self.counts.values())
+        if not n or opts.selves or set(self.counts) != {"role-default"}:
+            return None
+        return (f"note: all {n:,} agent-gated segments were gated by the role default: the assistant turns are "
+                "treated as this model's own actions, so --mask do trains on none of them. If another model or "
+                "a human wrote them (public SFT data are demonstrations), pass --demonstrations; if this model "
+                "wrote them, say so with --self NAME or --role-map assistant=agent.")
 
 
 def gate_of(msg: dict, opts: TagOptions) -> tuple[str, str]:
@@ -85,27 +134,54 @@ def gate_of(msg: dict, opts: TagOptions) -> tuple[str, str]:
 def tag_record(rec: dict, loc: dict, opts: TagOptions) -> dict:
     """One input record -> one tagged record. Raises InputError (with location) on bad input."""
     try:
-        fmt = opts.format or detect_format(rec)
+        key = opts.messages_key
+        fmt = "openai" if key is not None else opts.format or detect_format(rec)
         if fmt not in FORMATS:
             raise InputError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
         if fmt == "tagged":
             return _check_tagged(rec, loc)
-        if KEY_FIELDS[fmt] not in rec:
-            raise InputError(f"--format {fmt} needs this field", field=KEY_FIELDS[fmt])
-        if fmt == "openai":
+        if (key or KEY_FIELDS[fmt]) not in rec:
+            raise InputError(f"{'--messages-key' if key else '--format ' + fmt} needs this field "
+                             f"(the record has {', '.join(sorted(map(str, rec)))})", field=key or KEY_FIELDS[fmt])
+        if fmt == "openai" and key is None:
             segments = _openai_segments(rec, opts)
         else:
-            segments = [_segment(m, opts) for m in to_messages(rec, fmt, opts.text_roles)]
+            segments = [_segment(m, opts) for m in to_messages(rec, fmt, opts.text_roles, key)]
+        tools = tools_segment(rec)
+        if tools is not None:
+            segments.insert(0, tools)
     except InputError as e:
         raise e.at(loc["file"], loc.get("line", loc.get("row")))
     rid = rec.get("id")
-    meta = {k: v for k, v in rec.items() if k not in _CONSUMED} if len(rec) > 2 or rid is None else {}
+    consumed = _CONSUMED if key is None else {"id", "tools", "functions", key}  # the rest is not read
+    meta = {k: v for k, v in rec.items() if k not in consumed} if len(rec) > 2 or rid is None else {}
     return {"id": rid if type(rid) is str else str(rid) if rid is not None else _default_id(loc),
             "source": loc if len(loc) == 2 else _source(loc), "format": fmt, "segments": segments, "meta": meta}
 
 
 # Input fields that become segments; everything else is kept in `meta`.
-_CONSUMED = frozenset(["id", *KEY_FIELDS.values(), "system", "attempts", "attempt", "verdict", "correction"])
+_CONSUMED = frozenset(["id", *KEY_FIELDS.values(), "system", "attempts", "attempt", "verdict", "correction",
+                       "input", "output", "tools", "functions"])
+TOOLS_ROLE = "tools"
+
+
+def tools_segment(rec: dict) -> dict | None:
+    """Top-level tool schemas (``tools``, or the legacy ``functions``) as one context segment:
+    the schemas the model sees at inference. A JSON string is parsed; text is compact JSON."""
+    for key in ("tools", "functions"):
+        v = rec.get(key)
+        if v in (None, "", [], "[]"):
+            continue
+        if isinstance(v, str):
+            try:
+                v = orjson.loads(v)
+            except orjson.JSONDecodeError as e:
+                raise InputError(f"expected a list of tool schemas or a JSON string of one ({e})", field=key) from e
+        if not isinstance(v, list):
+            raise InputError(f"expected a list of tool schemas, got {type(v).__name__}", field=key)
+        return {"role": TOOLS_ROLE, "author": None, "text": orjson.dumps(v).decode(), "gate": "context",
+                "rule": "tools-field", "weight": 1}
+    return None
 
 
 def _default_id(loc: dict) -> str:
@@ -117,6 +193,8 @@ def _segment(m: dict, opts: TagOptions) -> dict:
     gate, rule = gate_of(m, opts)
     seg = {"role": m["role"], "author": m["author"], "text": m["text"], "gate": gate, "rule": rule,
            "weight": m["weight"]}
+    for key in m.get("suspect") or ():
+        opts.noticed.setdefault(key, f"{m['field']}.{key}")
     if m.get("name"):
         seg["name"] = m["name"]
     if m.get("tool_call_id"):
@@ -164,7 +242,10 @@ def _role_gate(role: str, opts: TagOptions) -> tuple[str, str] | None:
         hit = opts.role_map[key], "role-map"
     else:
         g = ROLE_DEFAULTS.get(key)
-        hit = (g, "role-default") if g is not None else None
+        if g == "agent" and opts.demonstrations:
+            hit = ("world", "demonstrations")
+        else:
+            hit = (g, "role-default") if g is not None else None
     if hit is not None:
         opts.gate_cache[role] = hit
     return hit
@@ -191,7 +272,9 @@ def _check_tagged(rec: dict, loc: dict) -> dict:
         for k in ("name", "tool_call_id"):  # Parquet brings absent optional fields back as nulls
             if k in s and s[k] is None:
                 del s[k]
-        s.setdefault("weight", 1)
+        w = s.setdefault("weight", 1)
+        if isinstance(w, float) and w.is_integer():  # Parquet stores weights as floats
+            s["weight"] = int(w)
         s.setdefault("author", None)
         s.setdefault("rule", "tagged")
     out = dict(rec)

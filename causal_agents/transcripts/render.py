@@ -4,11 +4,15 @@ token class its characters get and the segment it belongs to.
 A span is ``(start, end, cls, seg, trainable)``; spans tile the text exactly.
 
 Policies (documented in README "Labels"):
-- ``plain``: a context segment renders as ``text + "\n"`` (class context). Every other
-  segment renders as ``Role + ": "`` (class protocol: supervised in both modes, as in the
-  truth experiment) then ``text + "\n"`` with the segment's gate class.
-- ``chat-template``: the tokenizer's own template; each message's span is found by rendering
-  the conversation one message longer each time. The header before the content is protocol;
+- ``plain``: a context segment renders as ``text + "\n"`` (class context; tool schemas as
+  ``Tools: [...]``). Every other segment renders as ``Role + ": "`` (class protocol:
+  supervised in both modes, as in the truth experiment) then ``text + "\n"`` with the
+  segment's gate class. An agent-gated segment's header never says what the agent chose:
+  ``function_call`` (a tool call) gets the same header as ``gpt`` (text), so under ``do``
+  no supervised token depends on the agent's choice (the kind is in the content, which is
+  agent class).
+- ``chat-template``: the tokenizer's own template, given the tool schemas as ``tools=``; each
+  message's span is found by rendering the conversation one message longer each time. The header before the content is protocol;
   the first message's header, with any preamble the template injects, is context (nothing
   before it can predict it).
 - End of turn: the terminator after a turn's content (``\n``, ``<|im_end|>``...) takes the
@@ -21,9 +25,23 @@ from __future__ import annotations
 
 from typing import Callable
 
-from causal_agents.errors import CagError
+from causal_agents.errors import CagError, UsageError
 from causal_agents.transcripts.render_stream import render_stream
-from causal_agents.transcripts.spans import CONTEXT, GATE_CLASS, PROTOCOL, Span, display_role
+from causal_agents.transcripts.spans import AGENT, CONTEXT, GATE_CLASS, PROTOCOL, WORLD, Span, display_role  # noqa: F401
+
+
+# Roles that say which kind of action the agent chose, and the header they share with the
+# agent's plain turns (see the module docstring: headers are supervised under do).
+AGENT_HEADER = {"function_call": "gpt", "tool_call": "gpt"}
+TOOLS_ROLE = "tools"  # the context segment of tool schemas (causal_agents.transcripts.provenance)
+
+
+def header(s: dict) -> str:
+    """The role header the plain renderer writes before a segment's content."""
+    role = s["role"]
+    if s["gate"] == "agent":
+        role = AGENT_HEADER.get(role.lower(), role)
+    return display_role(role) + ": "
 
 
 def render_plain(segments: list[dict], tokenizer=None) -> tuple[str, list[Span]]:
@@ -34,10 +52,10 @@ def render_plain(segments: list[dict], tokenizer=None) -> tuple[str, list[Span]]
     for i, s in enumerate(segments):
         cls = GATE_CLASS[s["gate"]]
         trainable = s.get("weight", 1) != 0
-        if cls != CONTEXT:
-            prefix = display_role(s["role"]) + ": "
+        if cls != CONTEXT or s["role"] == TOOLS_ROLE:
+            prefix = header(s) if cls != CONTEXT else "Tools: "
             parts.append(prefix)
-            spans.append((pos, pos + len(prefix), PROTOCOL, i, trainable))
+            spans.append((pos, pos + len(prefix), PROTOCOL if cls != CONTEXT else CONTEXT, i, trainable))
             pos += len(prefix)
         body = s["text"] + "\n"
         parts.append(body)
@@ -58,6 +76,8 @@ TEMPLATE_ROLE = {
 def _template_messages(segments: list[dict]) -> list[dict]:
     out = []
     for s in segments:
+        if s["role"] == TOOLS_ROLE:
+            continue
         role = s["role"].lower()
         m = {"role": TEMPLATE_ROLE.get(role, role), "content": s["text"]}
         if s.get("name") and m["role"] == "tool":
@@ -72,12 +92,18 @@ def render_chat_template(segments: list[dict], tokenizer) -> tuple[str, list[Spa
     """Render with the tokenizer's own chat template, one message longer each time to find each message's span; a template that is not prefix-stable or rewrites content is a CagError, never a silent misalignment."""
     if not getattr(tokenizer, "chat_template", None):
         raise CagError("the tokenizer has no chat template; use --renderer plain or a chat model's tokenizer")
+    tools = _tools(segments)
+    index = [k for k, s in enumerate(segments) if s["role"] != TOOLS_ROLE]  # message -> segment
+    segments = [segments[k] for k in index]
     msgs = _template_messages(segments)
+    if tools and msgs and _render(tokenizer, msgs[:1], tools) == _render(tokenizer, msgs[:1], None):
+        raise CagError("the chat template ignores the tool schemas (tools=), so the model would train without the "
+                       "schemas it sees at inference; use --renderer plain or a template that renders tools")
     spans: list[Span] = []
     prev = ""
     for i in range(len(msgs)):
         try:
-            cur = tokenizer.apply_chat_template(msgs[: i + 1], tokenize=False)
+            cur = tokenizer.apply_chat_template(msgs[: i + 1], tokenize=False, **({"tools": tools} if tools else {}))
         except Exception as e:  # templates raise their own errors (e.g. role alternation)
             raise CagError(f"the chat template rejects message {i} (role {msgs[i]['role']!r}): {e}") from e
         if not cur.startswith(prev):
@@ -93,11 +119,33 @@ def render_chat_template(segments: list[dict], tokenizer) -> tuple[str, list[Spa
         base = len(prev)
         head_cls = CONTEXT if i == 0 else PROTOCOL
         if at > 0:
-            spans.append((base, base + at, head_cls, i, trainable))
+            spans.append((base, base + at, head_cls, index[i], trainable))
         if len(chunk) > at:
-            spans.append((base + at, base + len(chunk), cls, i, trainable))
+            spans.append((base + at, base + len(chunk), cls, index[i], trainable))
         prev = cur
     return prev, spans
+
+
+def _render(tokenizer, msgs: list[dict], tools: list | None) -> str:
+    try:
+        return tokenizer.apply_chat_template(msgs, tokenize=False, **({"tools": tools} if tools else {}))
+    except Exception as e:  # templates raise their own errors
+        raise CagError(f"the chat template rejects the first message: {e}") from e
+
+
+def _tools(segments: list[dict]) -> list | None:
+    """The tool schemas of a transcript, for ``apply_chat_template(tools=...)``: real templates
+    render them themselves (inside the first message's header, which is context)."""
+    import orjson
+
+    out = []
+    for s in segments:
+        if s["role"] == TOOLS_ROLE:
+            try:
+                out.extend(orjson.loads(s["text"]))
+            except (orjson.JSONDecodeError, TypeError) as e:
+                raise CagError(f"the tool schemas are not a JSON list ({e})") from e
+    return out or None
 
 
 def _render_stream(segments: list[dict], tokenizer=None) -> tuple[str, list[Span]]:
@@ -114,4 +162,4 @@ def get_renderer(name: str) -> Callable:
     try:
         return RENDERERS[name]
     except KeyError:
-        raise CagError(f"unknown renderer {name!r} (expected one of {', '.join(RENDERERS)})") from None
+        raise UsageError(f"--renderer expects one of {', '.join(RENDERERS)}, got {name!r}") from None

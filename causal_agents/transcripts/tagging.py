@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from causal_agents.errors import InputError
-from causal_agents.formats.adapters import KEY_FIELDS
+from causal_agents.errors import InputError, UsageError
+from causal_agents.formats.adapters import KEY_FIELDS, message_rows_record
 from causal_agents.formats.io import expand_paths, read_records
 from causal_agents.transcripts.provenance import TagOptions, tag_record
 
@@ -28,18 +28,22 @@ class TagCounts:
 def iter_tagged(paths: Iterable[str], opts: TagOptions | None = None, on_error: str = "fail",
                 on_reject: Callable[[dict, object, InputError], None] | None = None,
                 counts: TagCounts | None = None, shard: tuple[int, int] | None = None) -> Iterator[dict]:
-    """Tagged records of ``paths`` in input order. ``shard=(i, n)``: only the records whose
-    position in the whole input (all paths, counted from 0) is i modulo n, so n workers
-    given the same inputs tag disjoint parts that together are the whole; the others are
-    not even parsed into tags (their errors are their own shard's)."""
+    """Tagged records of ``paths`` (see ``tag_record``) in input order, rejects handled as
+    ``on_error`` says. ``shard=(i, n)``: only the records whose position in the whole input
+    (all paths, counted from 0) is i modulo n, so n workers given the same inputs tag disjoint
+    parts that together are the whole; the others are not even parsed into tags (their errors
+    are their own shard's)."""
     opts = opts or TagOptions()
-    if on_error not in ON_ERROR:
-        raise InputError(f"--on-error expects fail or skip, got {on_error!r}")
+    check_on_error(on_error)
     counts = counts if counts is not None else TagCounts()
-    needed = tuple(KEY_FIELDS.values()) if opts.format is None else (KEY_FIELDS[opts.format],)
+    needed = (tuple(KEY_FIELDS.values()) if opts.format is None else (KEY_FIELDS[opts.format],)) \
+        if opts.messages_key is None else (opts.messages_key,)
     position = -1
     for path in expand_paths(paths):
-        for loc, rec in read_records(path, required_any=needed):
+        records = read_records(path, required_any=needed)
+        if opts.group_by_file:
+            records = _grouped(records)
+        for loc, rec in records:
             position += 1
             if shard is not None and position % shard[1] != shard[0]:
                 continue
@@ -59,12 +63,35 @@ def iter_tagged(paths: Iterable[str], opts: TagOptions | None = None, on_error: 
             yield out
 
 
+def check_on_error(on_error: str) -> None:
+    if on_error not in ON_ERROR:
+        raise UsageError(f"--on-error expects fail or skip, got {on_error!r}")
+
+
+def _grouped(records):
+    """``--group-by-file``: every row of one file (one message per line) as one transcript."""
+    rows = list(records)
+    if rows:
+        loc = rows[0][0]
+        try:
+            yield loc, message_rows_record(rows)
+        except InputError as e:
+            yield loc, e
+
+
+def all_rejected(counts: TagCounts) -> InputError | None:
+    """``--on-error skip`` that rejected every record produced nothing: that is a failure."""
+    if counts.read and counts.tagged == 0:
+        return InputError(f"all {counts.read:,} records rejected (see the rejects file for why)")
+    return None
+
+
 def tagged_arrow_schema():
     """Arrow schema of a tagged record (Parquet output); meta travels as a JSON string."""
     import pyarrow as pa
 
     seg = pa.struct([("role", pa.string()), ("author", pa.string()), ("text", pa.string()),
-                     ("gate", pa.string()), ("rule", pa.string()), ("weight", pa.int8()),
+                     ("gate", pa.string()), ("rule", pa.string()), ("weight", pa.float32()),
                      ("name", pa.string()), ("tool_call_id", pa.string())])
     src = pa.struct([("file", pa.string()), ("line", pa.int64()), ("row", pa.int64())])
     return pa.schema([("id", pa.string()), ("source", src), ("format", pa.string()),
@@ -77,6 +104,21 @@ def for_parquet(rec: dict) -> dict:
     out = dict(rec)
     out["meta"] = orjson.dumps(rec.get("meta") or {}).decode()
     return out
+
+
+def _tag_into(w, bar, paths, opts, on_error, on_reject, counts, workers, parquet, shard) -> None:
+    if shard is not None:  # one worker of several (see iter_tagged): positions span all inputs
+        for rec in iter_tagged(paths, opts, on_error, on_reject, counts, shard=shard):
+            w.write(for_parquet(rec) if parquet else rec)
+        return
+    for path in expand_paths(paths):
+        if not parquet and workers > 1 and not opts.group_by_file and _worth_parallel(path):
+            _tag_parallel(path, opts, w, on_error, on_reject, counts, workers, bar)
+            continue
+        for rec in iter_tagged([path], opts, on_error, on_reject, counts):
+            w.write(for_parquet(rec) if parquet else rec)
+            if counts.tagged % 4096 == 0:
+                bar.update(4096)
 
 
 def tag_to_file(paths: list[str], opts: TagOptions, output: str | None, on_error: str = "fail",
@@ -94,8 +136,8 @@ def tag_to_file(paths: list[str], opts: TagOptions, output: str | None, on_error
     counts = TagCounts()
     parquet = output is not None and is_parquet(output)
     workers = workers or min(8, os.cpu_count() or 1)
-    if on_error not in ON_ERROR:
-        raise InputError(f"--on-error expects fail or skip, got {on_error!r}")
+    check_on_error(on_error)
+    failure = None
     with ExitStack() as stack:
         rejects = (stack.enter_context(RecordWriter(rejects_path))
                    if on_error == "skip" and rejects_path else None)
@@ -104,21 +146,18 @@ def tag_to_file(paths: list[str], opts: TagOptions, output: str | None, on_error
             if rejects is not None:
                 rejects.write({"source": loc, "error": str(err), "record": rec})
 
-        w = stack.enter_context(RecordWriter(output, arrow_schema=tagged_arrow_schema() if parquet else None,
-                                             spool_stdout=on_error == "fail"))
-        bar = stack.enter_context(_progress())
-        if shard is not None:  # one worker of several (see iter_tagged): positions span all inputs
-            for rec in iter_tagged(paths, opts, on_error, on_reject, counts, shard=shard):
-                w.write(for_parquet(rec) if parquet else rec)
-            return counts
-        for path in expand_paths(paths):
-            if not parquet and workers > 1 and _worth_parallel(path):
-                _tag_parallel(path, opts, w, on_error, on_reject, counts, workers, bar)
-                continue
-            for rec in iter_tagged([path], opts, on_error, on_reject, counts):
-                w.write(for_parquet(rec) if parquet else rec)
-                if counts.tagged % 4096 == 0:
-                    bar.update(4096)
+        try:
+            with RecordWriter(output, arrow_schema=tagged_arrow_schema() if parquet else None,
+                              spool_stdout=on_error == "fail") as w, _progress() as bar:
+                _tag_into(w, bar, paths, opts, on_error, on_reject, counts, workers, parquet, shard)
+                failure = all_rejected(counts)
+                if failure is not None:
+                    raise failure  # inside the writer's block: no empty output file is left behind
+        except InputError as e:
+            if e is not failure:
+                raise
+    if failure is not None:
+        raise failure  # after the rejects file is complete: it says why each record failed
     return counts
 
 
@@ -133,13 +172,16 @@ PARALLEL_BLOCK = 4 << 20
 
 
 def _worth_parallel(path: str) -> bool:
-    """Plain (seekable, uncompressed) JSONL files big enough to split."""
+    """Plain (seekable, uncompressed) JSON-lines files big enough to split (never a JSON
+    array or pretty-printed objects, whatever the extension)."""
+    from causal_agents.formats.io import sniff_layout
+
     if path == "-" or path.endswith((".parquet", ".pq")) or not os.path.isfile(path):
         return False
     with open(path, "rb") as f:
         if f.read(2) == b"\x1f\x8b":
             return False
-    return os.path.getsize(path) > 2 * PARALLEL_BLOCK
+    return os.path.getsize(path) > 2 * PARALLEL_BLOCK and sniff_layout(path) == "jsonl"
 
 
 def _line_ranges(path: str, block: int):
@@ -159,7 +201,7 @@ def _line_ranges(path: str, block: int):
 
 def _tag_range(job) -> tuple:
     """Worker: tag the lines of one byte range into its own part file.
-    Returns (records out, records read, rejects, first error or None)."""
+    Returns (records out, records read, rejects, first error or None, keys noticed)."""
     import orjson
 
     from causal_agents.formats.io import parse_line
@@ -180,12 +222,12 @@ def _tag_range(job) -> tuple:
             out.append(orjson.dumps(tag_record(rec, loc, opts)))
         except InputError as e:
             if on_error == "fail":
-                return 0, read, [], str(e)
+                return 0, read, [], str(e), opts.noticed
             rejects.append((loc, None if isinstance(rec, InputError) else rec, str(e)))
     with open(part, "wb") as f:
         if out:
             f.write(b"\n".join(out) + b"\n")
-    return len(out), read, rejects, None
+    return len(out), read, rejects, None, opts.noticed
 
 
 def _tag_parallel(path, opts, writer, on_error, on_reject, counts: TagCounts, workers: int, bar) -> None:
@@ -214,8 +256,10 @@ def _tag_parallel(path, opts, writer, on_error, on_reject, counts: TagCounts, wo
             submit()
         while pending:
             part, fut = pending.popleft()
-            n_out, n_read, rejects, err = fut.result()
+            n_out, n_read, rejects, err, noticed = fut.result()
             counts.read += n_read
+            for k, where in noticed.items():  # workers see copies of opts: merge what they noticed
+                opts.noticed.setdefault(k, where)
             if err is not None:
                 for _, f in pending:
                     f.cancel()

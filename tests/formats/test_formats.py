@@ -19,10 +19,15 @@ def write_jsonl(path, recs):
     return path
 
 
+# Sample files that need an option to be read as what they are.
+SAMPLE_ARGS = {"messages_per_line.jsonl": ["--group-by-file"]}
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in SAMPLES.iterdir()
-                                        if p.suffix in (".jsonl", ".parquet", ".gz")))
+                                        if p.suffix in (".jsonl", ".parquet", ".gz", ".traj")
+                                        or p.name in ("alpaca.json", "tau_bench.json")))
 def test_every_sample_file_tags(cag, name):
-    code, out, err = cag("tag", SAMPLES / name)
+    code, out, err = cag("tag", SAMPLES / name, *SAMPLE_ARGS.get(name, []))
     assert code == 0, err
     recs = lines(out)
     assert recs and all(r["segments"] for r in recs)
@@ -156,7 +161,7 @@ def test_missing_file_and_bad_role_map(cag, tmp_path):
     code, _, err = cag("tag", tmp_path / "nope.jsonl")
     assert code == 1 and "no such file" in err
     code, _, err = cag("tag", SAMPLES / "sharegpt.jsonl", "--role-map", "gpt=teacher")
-    assert code == 1 and "--role-map expects ROLE=GATE" in err
+    assert code == 2 and "--role-map expects ROLE=GATE" in err
 
 
 def test_output_files_get_normal_permissions(cag, tmp_path):

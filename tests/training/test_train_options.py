@@ -50,7 +50,7 @@ def test_gradient_checkpointing_trains_the_same_weights(tmp_path, capsys):
         np.testing.assert_allclose(wa[k], wb[k], atol=1e-5, err_msg=k)
     assert json.loads((b / "cag_config.json").read_text())["gradient_checkpointing"] is True
     from causal_agents.training.config import TrainConfig
-    from causal_agents.training.loop import build_model
+    from causal_agents.training.model import build_model
     from causal_agents.transcripts.tokenizer import load_tokenizer
 
     for on in (False, True):

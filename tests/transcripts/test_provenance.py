@@ -65,12 +65,19 @@ def test_tagged_records_match_the_shipped_schema():
     schema = json.loads((root / "formats" / "tagged.schema.json").read_text())
     seg_schema = schema["properties"]["segments"]["items"]
     assert set(seg_schema["properties"]["gate"]["enum"]) == set(GATES)
-    files = [str(p) for p in (root / "sample_data").glob("*.jsonl")]
-    for rec in iter_tagged(files):
+    from causal_agents.formats.adapters import FORMATS
+    from causal_agents.transcripts.provenance import TagOptions
+
+    assert set(schema["properties"]["format"]["enum"]) == set(FORMATS)
+    samples = [p for p in (root / "sample_data").iterdir() if p.suffix in (".jsonl", ".json", ".traj", ".parquet")
+               and p.name not in ("facts-33.json", "messages_per_line.jsonl")]
+    records = [*iter_tagged([str(p) for p in sorted(samples)]),
+               *iter_tagged([str(root / "sample_data" / "messages_per_line.jsonl")], TagOptions(group_by_file=True))]
+    for rec in records:
         assert set(schema["required"]) <= set(rec)
         assert rec["format"] in schema["properties"]["format"]["enum"]
         assert set(rec["source"]) <= set(schema["properties"]["source"]["properties"])
         for s in rec["segments"]:
             assert set(seg_schema["required"]) <= set(s) <= set(seg_schema["properties"])
             assert s["rule"] in seg_schema["properties"]["rule"]["enum"]
-            assert s["weight"] in (0, 1)
+            assert 0 <= s["weight"] <= 1

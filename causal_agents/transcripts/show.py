@@ -1,0 +1,126 @@
+"""What a mask trains on, token by token: each token of a transcript's rendering with its
+class (context, protocol, world, agent) and whether the chosen mask supervises it.
+
+Everything comes from the label builder (``labels.encode_batch``), the same code `cag stats`
+counts with and `cag train` trains on, so what `cag show` marks supervised is what trains.
+``to_html`` writes one self-contained page (inline style, no scripts) with a legend and
+per-transcript counts; ``to_rich`` gives the same view for a terminal.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+from causal_agents.errors import CagError
+from causal_agents.transcripts.labels import CLASS_NAMES, check_mode, encode_batch
+
+# One colour per class; supervised tokens are bold and underlined, the rest faded.
+COLOURS = {"context": "#6b7280", "protocol": "#7c3aed", "world": "#047857", "agent": "#1d4ed8"}
+RICH_STYLES = {"context": "grey50", "protocol": "magenta", "world": "green", "agent": "blue"}
+
+
+@dataclass
+class View:
+    """One transcript: ``pieces`` are ``(text, class name, supervised)``, one per token."""
+
+    record_id: str
+    pieces: list = field(default_factory=list)
+    counts: dict = field(default_factory=dict)  # class -> [tokens, supervised]
+
+    @property
+    def supervised(self) -> int:
+        return sum(s for _, s in self.counts.values())
+
+
+def views(records: Iterable[dict], tokenizer, renderer: str, mask: str, limit: int | None = 3,
+          record_id: str | None = None) -> Iterator[View]:
+    """Views of the first ``limit`` records (or of the one whose id is ``record_id``)."""
+    check_mode(mask)
+    found = False
+    for n, rec in enumerate(records):
+        if record_id is not None and str(rec.get("id")) != record_id:
+            continue
+        if record_id is None and limit is not None and n >= limit:
+            return
+        found = True
+        yield _view(rec, tokenizer, renderer, mask)
+        if record_id is not None:
+            return
+    if record_id is not None and not found:
+        raise CagError(f"no transcript has id {record_id!r}")
+
+
+def _view(rec: dict, tokenizer, renderer: str, mask: str) -> View:
+    enc = encode_batch([rec], tokenizer, renderer)[0]
+    sup = enc.supervised(mask)
+    # The offsets of the same tokenization the label builder made (one encode, no specials).
+    offsets = tokenizer._tokenizer.encode(enc.text, add_special_tokens=False).offsets
+    v = View(str(rec.get("id")), counts={c: [0, 0] for c in CLASS_NAMES})
+    end = 0
+    for t, (a, b) in enumerate(offsets):
+        # Tokens of one multi-byte character share its offsets: the first shows it.
+        text = enc.text[max(a, end):b] if b > end else ""
+        end = max(end, b)
+        cls = CLASS_NAMES[int(enc.classes[t])]
+        v.pieces.append((text, cls, bool(sup[t])))
+        v.counts[cls][0] += 1
+        v.counts[cls][1] += int(sup[t])
+    return v
+
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}
+pre{white-space:pre-wrap;word-break:break-word;font:14px/1.6 ui-monospace,monospace;border:1px solid #ddd;
+padding:1em;border-radius:6px}
+.t{border-right:1px solid rgba(0,0,0,.12)}.sup{font-weight:700;text-decoration:underline}
+.no{opacity:.45}table{border-collapse:collapse;margin:.5em 0}td,th{padding:2px 10px;text-align:right}
+th:first-child,td:first-child{text-align:left}.legend span{margin-right:1.5em}
+""" + "".join(f".{c}{{color:{col}}}" for c, col in COLOURS.items())
+
+
+def to_html(vs: Iterable[View], mask: str, source: str) -> str:
+    """One self-contained HTML page: legend, then each transcript's counts and tokens."""
+    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>cag show: "
+             f"{html.escape(source)}</title><style>{_CSS}</style></head><body>",
+             f"<h1>What --mask {mask} trains on</h1><p>{html.escape(source)}</p>",
+             "<p class=\"legend\">" + "".join(f"<span class=\"{c}\">&#9632; {c}</span>" for c in CLASS_NAMES)
+             + "<span class=\"sup\">supervised</span><span class=\"no\">not supervised</span></p>"]
+    for v in vs:
+        total = sum(n for n, _ in v.counts.values())
+        parts.append(f"<section class=\"transcript\" data-id=\"{html.escape(v.record_id)}\">"
+                     f"<h2>{html.escape(v.record_id)}</h2><p class=\"summary\">{total:,} tokens; --mask {mask} "
+                     f"supervises {v.supervised:,}</p>")
+        parts.append("<table><tr><th>class</th><th>tokens</th><th>supervised</th></tr>" + "".join(
+            f"<tr class=\"{c}\"><td>{c}</td><td>{n:,}</td><td>{s:,}</td></tr>" for c, (n, s) in v.counts.items())
+            + "</table><pre>")
+        parts.append("".join(f"<span class=\"t {c} {'sup' if s else 'no'}\">{html.escape(text)}</span>"
+                             for text, c, s in v.pieces))
+        parts.append("</pre></section>")
+    parts.append("</body></html>\n")
+    return "".join(parts)
+
+
+def to_rich(v: View, mask: str):
+    """A Rich ``Text`` of one view: colour = class; bold underline = supervised, dim = not."""
+    from rich.text import Text
+
+    out = Text()
+    total = sum(n for n, _ in v.counts.values())
+    out.append(f"== {v.record_id}: {total:,} tokens, --mask {mask} supervises {v.supervised:,}\n", style="bold")
+    for text, c, s in v.pieces:
+        out.append(text, style=f"{RICH_STYLES[c]} {'bold underline' if s else 'dim'}")
+    return out
+
+
+def legend(mask: str):
+    from rich.text import Text
+
+    out = Text(f"--mask {mask}: ")
+    for c in CLASS_NAMES:
+        out.append(f"{c} ", style=RICH_STYLES[c])
+    out.append("| ")
+    out.append("supervised", style="bold underline")
+    out.append(" ")
+    out.append("not supervised", style="dim")
+    return out
