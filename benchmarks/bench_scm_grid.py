@@ -36,6 +36,9 @@ GRIDS = {
     # --scm-mode shared (one SCM for every seed, as the original) beside per-seed
     "shared": [dict(models="aclscm,transformer,mlp,own_factor", variants="full", cf_supervision="default",
                     splits="standard", scm_mode="shared", **_COMMON)],
+    # three more seeds on the unseen-target split for the models the ood_target claim compares
+    "holdout_more": [dict(models="aclscm,transformer,own_factor", variants="full", cf_supervision="default",
+                          splits="holdout", **{**_COMMON, "seeds": "3-5"})],
     "smoke": [dict(models="transformer_orig,mlp,aclscm", variants="full", cf_supervision="observed",
                    splits="standard,holdout", seeds="0", sizes="300", epochs=1, k=6)],
 }
