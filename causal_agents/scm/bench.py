@@ -105,6 +105,13 @@ def _seeds(s: str) -> list[int]:
     return out
 
 
+def run_key(cfg: BenchConfig, g: str, m: str, v: str, n: int, s: int) -> str:
+    """The cache key of one run: everything that changes its result (graph, K, model,
+    variant, size, seed, SCM mode, epochs, patience, episodes), so changed settings never
+    reuse a cached run."""
+    return f"{g}-K{cfg.k}-{m}-{v}-n{n}-s{s}-{cfg.scm_mode}-e{cfg.epochs}-p{cfg.patience}-ep{cfg.episodes}"
+
+
 def plan_runs(cfg: BenchConfig) -> list[dict]:
     """The grid, most informative first: every model's full variant at the main size, then the
     AC-LSCM ablations, then the data-size control (AC-LSCM full at the smaller sizes)."""
@@ -114,7 +121,7 @@ def plan_runs(cfg: BenchConfig) -> list[dict]:
     def add(g, m, v, n):
         for s in cfg.seeds:
             runs.append({"graph": g, "model": m, "variant": v, "n": n, "seed": s,
-                         "key": f"{g}-K{cfg.k}-{m}-{v}-n{n}-s{s}-{cfg.scm_mode}"})
+                         "key": run_key(cfg, g, m, v, n, s)})
 
     for g in cfg.graphs:
         for m in cfg.models:

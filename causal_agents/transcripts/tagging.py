@@ -7,6 +7,7 @@ prints it and writes nothing); ``"skip"`` hands each reject to a callback.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -81,8 +82,11 @@ def tag_to_file(paths: list[str], opts: TagOptions, output: str | None, on_error
     serial run."""
     from contextlib import ExitStack
 
-    from causal_agents.formats.io import RecordWriter, is_parquet
+    from causal_agents.formats.io import RecordWriter, check_outputs, is_parquet
 
+    # before any work: a bad -o/--rejects must not cost a run, an input or the tagged records
+    check_outputs({"-o": output, "--rejects": rejects_path if on_error == "skip" else None},
+                  inputs=expand_paths(paths))
     counts = TagCounts()
     parquet = output is not None and is_parquet(output)
     workers = workers or min(8, os.cpu_count() or 1)
@@ -94,10 +98,12 @@ def tag_to_file(paths: list[str], opts: TagOptions, output: str | None, on_error
 
         def on_reject(loc, rec, err):
             if rejects is not None:
-                rejects.write({"source": loc, "error": str(err), "record": rec})
+                rejects.write({"source": loc, "error": str(err), "record": _jsonable(rec)})
 
+        # stdout is held back until the run succeeds, in skip mode too: a consumer in a
+        # pipeline cannot see the exit code, so a failed run must print nothing at all
         w = stack.enter_context(RecordWriter(output, arrow_schema=tagged_arrow_schema() if parquet else None,
-                                             spool_stdout=on_error == "fail"))
+                                             spool_stdout=True))
         bar = stack.enter_context(_progress())
         for path in expand_paths(paths):
             if not parquet and workers > 1 and _worth_parallel(path):
@@ -108,6 +114,26 @@ def tag_to_file(paths: list[str], opts: TagOptions, output: str | None, on_error
                 if counts.tagged % 4096 == 0:
                     bar.update(4096)
     return counts
+
+
+def _jsonable(rec):
+    """A rejected record as JSON can hold it: Parquet bytes and decimals become strings, so a
+    reject is written like any other instead of crashing the run."""
+    import orjson
+
+    if rec is None:
+        return None
+    try:
+        orjson.dumps(rec, option=orjson.OPT_SERIALIZE_NUMPY)
+        return rec
+    except TypeError:
+        return orjson.loads(orjson.dumps(rec, default=_as_text, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+def _as_text(v):
+    if isinstance(v, (bytes, bytearray)):
+        return v.decode("utf-8", "replace")
+    return str(v)
 
 
 def _progress():
@@ -176,6 +202,37 @@ def _tag_range(job) -> tuple:
     return len(out), read, rejects, None
 
 
+def _worker_init() -> None:
+    """Workers die with their parent: the parent handles SIGINT/SIGTERM (it kills the pool
+    and removes the part files), and if it is killed outright (SIGKILL) the kernel sends the
+    workers SIGTERM (Linux PR_SET_PDEATHSIG) instead of leaving them blocked forever."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches the whole group
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the parent's own cleanup still terminates the pool
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+@contextmanager
+def _kill_workers_on_error(ex):
+    """On any error or signal, terminate the pool's processes at once: a clean shutdown
+    would wait for every running block first."""
+    try:
+        yield
+    except BaseException:
+        for p in list((getattr(ex, "_processes", None) or {}).values()):
+            p.terminate()
+        ex.shutdown(wait=False, cancel_futures=True)
+        raise
+
+
 def _tag_parallel(path, opts, writer, on_error, on_reject, counts: TagCounts, workers: int, bar) -> None:
     import multiprocessing as mp
     import shutil
@@ -189,7 +246,8 @@ def _tag_parallel(path, opts, writer, on_error, on_reject, counts: TagCounts, wo
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
     ranges = _line_ranges(path, PARALLEL_BLOCK)
     with tempfile.TemporaryDirectory(prefix="cag-tag-") as tmp, \
-            ProcessPoolExecutor(workers, mp_context=ctx) as ex:
+            ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as ex, \
+            _kill_workers_on_error(ex):
         pending: deque = deque()
 
         def submit() -> None:
