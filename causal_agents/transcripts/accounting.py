@@ -19,7 +19,9 @@ CHUNK_RECORDS = 512
 # bytes in flight, not the record count (512 records of 20 KB were 10 MB of text at once).
 CHUNK_CHARS = 1 << 20
 # One record's text may not exceed this (characters); a longer one is an error naming it.
-MAX_RECORD_CHARS = 32 << 20
+# A record is tokenized whole (the label builder needs one tokenization of the rendering),
+# and the tokenizer holds about 200 bytes per token: 16 Mi characters cost about 3 GB.
+MAX_RECORD_CHARS = 16 << 20
 GROUPS = ("file", "role", "gate")
 
 
