@@ -413,15 +413,29 @@ def test_skip_mode_stdout_held_back_on_fatal_error(tmp_path):
     assert r.stdout == b""
 
 
-def test_reject_with_bytes_is_written_not_a_crash(cag, tmp_path):
+def test_records_that_crashed_a_skip_run_are_rejected(cag, tmp_path):
+    import decimal
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    p = tmp_path / "b.parquet"
-    pq.write_table(pa.table({"text": [b"\xff\xfe not text", b"also"], "blob": [b"\x00\x01", b"\x02"]}), p)
-    code, _, err = cag("tag", p, "--on-error", "skip", "--rejects", tmp_path / "rej.jsonl", "-o",
-                       tmp_path / "out.jsonl")
-    assert code == 0 or (code == 1 and "Error: " in err and "TypeError" not in err), err
+    msgs = [[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]] * 2
+    cases = {
+        "bytes.parquet": pa.table({"text": [b"\xff\xfe not text", b"also"], "blob": [b"\x00", b"\x01"]}),
+        "decimal.parquet": pa.table({"messages": msgs, "price": pa.array([decimal.Decimal("1.50"),
+                                                                          decimal.Decimal("2")], pa.decimal128(5, 2))}),
+    }
+    for name, table in cases.items():
+        pq.write_table(table, tmp_path / name)
+    meta = tmp_path / "meta.jsonl"
+    meta.write_bytes(b'{"segments": [{"role": "user", "text": "hi", "gate": "world", "rule": "role-default"}], '
+                     b'"meta": "{not json"}\n')
+    for src in (tmp_path / "bytes.parquet", tmp_path / "decimal.parquet", meta):
+        rej = tmp_path / f"{src.stem}.rej.jsonl"
+        code, _, err = cag("tag", src, "--on-error", "skip", "--rejects", rej, "-o", tmp_path / "out.parquet")
+        assert code == 0, (src.name, err)
+        lines = rej.read_bytes().splitlines()
+        assert lines and all(orjson.loads(x)["error"] for x in lines)
 
 
 # ---------------------------------------------------------------- 9. messages

@@ -110,10 +110,25 @@ def tag_to_file(paths: list[str], opts: TagOptions, output: str | None, on_error
                 _tag_parallel(path, opts, w, on_error, on_reject, counts, workers, bar)
                 continue
             for rec in iter_tagged([path], opts, on_error, on_reject, counts):
-                w.write(for_parquet(rec) if parquet else rec)
+                try:
+                    w.write(for_parquet(rec) if parquet else rec)
+                except TypeError as e:  # a value JSON cannot hold (Parquet decimals, bytes)
+                    _unwritable(rec, e, on_error, on_reject, counts)
                 if counts.tagged % 4096 == 0:
                     bar.update(4096)
     return counts
+
+
+def _unwritable(rec: dict, err: TypeError, on_error: str, on_reject, counts: TagCounts) -> None:
+    """A tagged record the output cannot hold is a bad record like any other."""
+    src = rec.get("source") or {}
+    e = InputError(f"a field holds a value JSON cannot represent ({err}); convert it to a string or number",
+                   file=src.get("file"), line=src.get("line", src.get("row")))
+    if on_error == "fail":
+        raise e
+    counts.tagged -= 1
+    counts.rejected += 1
+    on_reject(src, rec, e)
 
 
 def _jsonable(rec):
