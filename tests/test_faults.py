@@ -530,3 +530,18 @@ def test_record_over_the_limit_is_an_error_naming_it(monkeypatch, byte_tok):
         {"role": "user", "text": "q" * 1001, "gate": "world", "rule": "role-default", "weight": 1}]}]
     with pytest.raises(InputError, match=r"f.jsonl:7: .*'big'.*limit"):
         accounting.compute_stats(iter(recs), accounting.StatsOptions(), tokenizer=byte_tok)
+
+
+def test_scm_train_interrupted_exits_130_and_keeps_the_checkpoint_loadable(scm_ckpt, tmp_path):
+    data, _ = scm_ckpt
+    ck = tmp_path / "m.pt"
+    p = subprocess.Popen([*CLI, "scm", "train", data, "-o", ck, "--epochs", "100000", "--patience", "100000", "-q",
+                          "--model", "mlp"], env=ENV, stderr=subprocess.PIPE)
+    assert _wait(lambda: ck.exists(), 120), "no checkpoint written"
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and "interrupted" in err.decode()
+    assert not _temps(tmp_path)
+    from causal_agents.formats.checkpoint import load_checkpoint_file
+
+    assert load_checkpoint_file(str(ck))["epoch"] >= 0

@@ -161,16 +161,22 @@ def _train_parallel(cfg, prep, out, source, resume, overwrite, progress, log) ->
         send.close()
         procs[mode] = (p, recv)
     results, errors = {}, []
-    for mode, (p, recv) in procs.items():
-        try:
-            kind, payload = recv.recv()
-        except EOFError:
-            kind, payload = "error", f"the {mode} training process died (exit code {p.exitcode})"
-        p.join()
-        if kind == "ok":
-            results[mode] = payload[mode]
-        else:
-            errors.append(payload)
+    try:
+        for mode, (p, recv) in procs.items():
+            try:
+                kind, payload = recv.recv()
+            except EOFError:
+                kind, payload = "error", f"the {mode} training process died (exit code {p.exitcode})"
+            p.join()
+            if kind == "ok":
+                results[mode] = payload[mode]
+            else:
+                errors.append(payload)
+    except BaseException:  # a signal or an error in the parent: the children die with it
+        for p, _ in procs.values():
+            p.terminate()
+            p.join()
+        raise
     if errors:
         raise CagError(errors[0])
     return results
