@@ -34,6 +34,9 @@ def dialogues(
 
     if json and output is None:
         raise typer.BadParameter("--json prints a summary; give -o FILE for the dialogues", param_hint="--json")
+    from causal_agents.formats.io import check_outputs
+
+    check_outputs({"-o": output}, inputs=[facts])
     bank = load_facts(facts)
     rows = generate(bank, n=n, p_lie=p_lie, p_tail=p_tail, seed=seed)
     with RecordWriter(output) as w:

@@ -54,28 +54,94 @@ app.command()(tag.tag)
 app.command()(train.train)
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM, raised in the main thread so every ``with`` block unwinds (temp
+    files removed, outputs never renamed into place). Not a KeyboardInterrupt: click would
+    turn that into an Abort, and the run would report success."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
+def _install_signal_handlers() -> dict:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 1 bad input or failed run, 2 usage)."""
+    """Run the CLI; returns the exit code (0 ok, 1 bad input or failed run, 2 usage,
+    130 interrupted by SIGINT, 143 by SIGTERM)."""
+    import signal
+
     args = sys.argv[1:] if argv is None else list(argv)
+    previous = _install_signal_handlers()
     try:
-        app(args=args, prog_name="cag", standalone_mode=False)
-        return 0
+        return _run(args)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _run(args: list[str]) -> int:
+    try:
+        rv = app(args=args, prog_name="cag", standalone_mode=False)
+        # typer returns (not raises) the code of a typer.Exit raised inside a command
+        return rv if isinstance(rv, int) else 0
+    except SystemExit:
+        # typer turns a broken pipe on stdout into sys.exit(1) behind a flush-pacifying wrapper
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            _quiet_stdout()
+            print("Error: stdout was closed before the output was written (broken pipe)", file=sys.stderr)
+            return 1
+        raise
     except CagError as e:
-        print(f"Error: {e}", file=sys.stderr)
+        print(f"Error: {_one_line(e)}", file=sys.stderr)
         return e.exit_code
     except typer.Exit as e:
         return e.exit_code
-    except KeyboardInterrupt:
+    except (Interrupted, KeyboardInterrupt) as e:
         print("Error: interrupted", file=sys.stderr)
-        return 130
+        return 128 + getattr(e, "signum", 2)
+    except BrokenPipeError:
+        _quiet_stdout()
+        print("Error: stdout was closed before the output was written (broken pipe)", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"Error: cannot write or read {e.filename or 'output'}: {e.strerror or e}", file=sys.stderr)
+        return 1
     except Exception as e:  # noqa: BLE001 - the boundary: usage errors and crashes
         code = _usage_exit(e)
         if code is not None:
             return code
         if os.environ.get("CAG_DEBUG"):
             raise
-        print(f"Error: {type(e).__name__}: {e} (set CAG_DEBUG=1 for a traceback)", file=sys.stderr)
+        print(f"Error: {type(e).__name__}: {_one_line(e)} (set CAG_DEBUG=1 for a traceback)", file=sys.stderr)
         return 1
+
+
+def _one_line(e: BaseException) -> str:
+    """Library messages quote third-party errors, some of which span lines."""
+    return " ".join(str(e).split())
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush of
+    the dead pipe does not print a second, raw error."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError):
+        pass
 
 
 def _usage_exit(e: Exception) -> int | None:

@@ -13,6 +13,7 @@ import gzip
 import io
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ PARQUET_BATCH_ROWS = 1024
 SNIFF_BYTES = 65536
 _JSONL_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
 GLOB_CHARS = set("*?[")
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def expand_paths(paths: Iterable[str]) -> list[str]:
@@ -60,6 +62,8 @@ def read_records(path: str, required_any: tuple[str, ...] = ()) -> Iterator[tupl
     """
     if path != STDIN and not os.path.exists(path):
         raise InputError("no such file", file=path)
+    if path != STDIN and os.path.isdir(path):
+        raise InputError("is a directory; expected a file (quote a glob such as 'dir/*.jsonl')", file=path)
     if is_parquet(path):
         yield from _read_parquet(path, required_any)
     else:
@@ -141,6 +145,8 @@ def _read_json_text(path: str) -> Iterator[tuple[dict, Any]]:
             if line.isspace():
                 continue
             seen += 1
+            if lineno == 1 and line.startswith(UTF8_BOM):  # editors on Windows write one
+                line = line[len(UTF8_BOM):]
             yield parse_line(line, name, lineno)
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise InputError(f"cannot read ({e})", file=name) from e
@@ -256,8 +262,17 @@ def _read_parquet(path: str, required_any: tuple[str, ...]) -> Iterator[tuple[di
     row = 0
     # Only files with column types JSON cannot hold pay for the per-value walk below.
     walk = any(_needs_walk(f.type) for f in pf.schema_arrow)
-    for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS):
-        for rec in batch.to_pylist():
+    batches = pf.iter_batches(batch_size=PARQUET_BATCH_ROWS)
+    while True:
+        try:
+            batch = next(batches, None)
+            recs = batch.to_pylist() if batch is not None else None
+        except Exception as e:  # damaged pages surface only here, as several pyarrow types
+            raise InputError(f"corrupt Parquet data near row {row} ({type(e).__name__}: {str(e)[:160]})",
+                             file=path) from e
+        if recs is None:
+            return
+        for rec in recs:
             loc = {"file": path, "row": row}
             row += 1
             rec = _drop_nulls(rec)
@@ -319,9 +334,78 @@ def _jsonable(v: Any, field: str) -> Any:
 # ---------------------------------------------------------------- writing
 
 
+OUTPUT_EXTENSIONS = (".jsonl", ".jsonl.gz", ".json", ".parquet", ".pq")
+
+
+def is_special(path: str) -> bool:
+    """True for an existing target that is not a regular file (a FIFO, a device node, a
+    socket, whether named directly or through a symlink): renaming a temp file onto it would
+    replace the node itself, so writers open it and write to it directly instead."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode)
+
+
+def check_outputs(outputs: dict[str, str | None], inputs: Iterable[str] = (),
+                  extensions: tuple[str, ...] = OUTPUT_EXTENSIONS) -> None:
+    """Validate output paths before any work, so a bad one never costs a run or a file.
+
+    ``outputs`` maps an option name (``-o``, ``--rejects``) to its path (None or ``-``:
+    stdout, not checked). Each path needs a known extension (a FIFO or device node takes
+    any name), a writable directory to land in, and must not be an input or another output.
+    """
+    seen: dict[str, str] = {}
+    ins = {_identity(p): p for p in inputs if p != STDIN and os.path.exists(p)}
+    for opt, path in outputs.items():
+        if path in (None, STDIN):
+            continue
+        if os.path.isdir(path):
+            raise InputError(f"{opt} is a directory; expected a file", file=path)
+        special = is_special(path)
+        if not special and not path.endswith(extensions):
+            raise InputError(f"{opt}: unknown output type (expected {', '.join(extensions)}; "
+                             "extensions are case-sensitive)", file=path)
+        _check_parent(opt, path)
+        ident = _identity(path)
+        if ident in ins:
+            raise InputError(f"{opt} is also an input ({ins[ident]}); writing it would destroy the input",
+                             file=path)
+        if ident in seen and not special:
+            raise InputError(f"{opt} is the same file as {seen[ident]}", file=path)
+        seen[ident] = opt
+
+
+def _identity(path: str):
+    """What makes two names the same file: (device, inode) when it exists, else its real path."""
+    try:
+        st = os.stat(path)
+        return (st.st_dev, st.st_ino)
+    except OSError:
+        return os.path.realpath(path)
+
+
+def _check_parent(opt: str, path: str) -> None:
+    # the writer creates missing directories, so the nearest existing ancestor must take them
+    d = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(d):
+        d = os.path.dirname(d)
+    if not os.path.isdir(d):
+        raise InputError(f"{opt}: {d} is not a directory", file=path)
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise InputError(f"{opt}: directory {d} is not writable", file=path)
+
+
 @contextmanager
 def atomic_path(target: str):
-    """Yield a temp path beside ``target``; rename onto it only if the block succeeds."""
+    """Yield a temp path beside ``target``; rename onto it only if the block succeeds.
+
+    A target that is not a regular file (FIFO, device) is yielded as is: written directly,
+    never replaced by a rename."""
+    if is_special(target):
+        yield target
+        return
     d = os.path.dirname(os.path.abspath(target)) or "."
     os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=d)
@@ -363,6 +447,8 @@ class RecordWriter:
         if self.target in (None, STDIN):
             self._fh = tempfile.TemporaryFile() if self._spool else sys.stdout.buffer
         else:
+            # checked before the temp file exists: a bad name must never replace the target
+            check_outputs({"output": self.target})
             self._ctx = atomic_path(self.target)
             self._tmp = self._ctx.__enter__()
             if is_parquet(self.target):
@@ -370,11 +456,8 @@ class RecordWriter:
                 self._pq_writer = None
             elif self.target.endswith(".gz"):
                 self._fh = gzip.open(self._tmp, "wb")
-            elif self.target.endswith(".jsonl") or self.target.endswith(".json"):
+            else:  # .jsonl, .json, or a FIFO/device written as JSONL
                 self._fh = open(self._tmp, "wb")
-            else:
-                self._ctx.__exit__(None, None, None)
-                raise InputError("unknown output type (expected .jsonl, .jsonl.gz or .parquet)", file=self.target)
         return self
 
     def raw_handle(self, n: int):
@@ -428,7 +511,8 @@ class RecordWriter:
             else:
                 self._fh.close()
         except BaseException:
-            self._ctx.__exit__(*sys.exc_info())
+            if self._ctx is not None:  # stdout has no temp file to remove
+                self._ctx.__exit__(*sys.exc_info())
             raise
         return self._ctx.__exit__(exc_type, exc, tb)
 

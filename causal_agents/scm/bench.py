@@ -113,6 +113,15 @@ def _seeds(s: str) -> list[int]:
     return out
 
 
+def run_key(cfg: BenchConfig, g: str, m: str, v: str, n: int, s: int, cs: str, sp: str) -> str:
+    """The cache key of one run: everything that changes its result (graph, K, model,
+    variant, size, seed, SCM mode, cf supervision, data split, the model's epochs, patience,
+    episodes), so changed settings never reuse a cached run."""
+    epochs = cfg.model_epochs.get(m, cfg.epochs)
+    return (f"{g}-K{cfg.k}-{m}-{v}-n{n}-s{s}-{cfg.scm_mode}-cf_{cs}-{sp}"
+            f"-e{epochs}-p{cfg.patience}-ep{cfg.episodes}")
+
+
 def plan_runs(cfg: BenchConfig) -> list[dict]:
     """The grid, most informative first: per data split and cf supervision, every model's full
     variant at the main size, then the AC-LSCM ablations, then the data-size control (AC-LSCM
@@ -123,8 +132,7 @@ def plan_runs(cfg: BenchConfig) -> list[dict]:
     def add(g, m, v, n, cs, sp):
         for s in cfg.seeds:
             runs.append({"graph": g, "model": m, "variant": v, "n": n, "seed": s, "cf": cs, "split": sp,
-                         "scm_mode": cfg.scm_mode,
-                         "key": f"{g}-K{cfg.k}-{m}-{v}-n{n}-s{s}-{cfg.scm_mode}-cf_{cs}-{sp}"})
+                         "scm_mode": cfg.scm_mode, "key": run_key(cfg, g, m, v, n, s, cs, sp)})
 
     for sp in cfg.splits:
         for cs in cfg.cf_supervision:

@@ -65,20 +65,43 @@ def clip_grad_norm(params: list, max_norm: float) -> None:
 
 
 def _save(path: str, obj: dict) -> None:
-    from causal_agents.formats.io import atomic_path
+    from causal_agents.formats.checkpoint import save_checkpoint_file
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    save_checkpoint_file(path, obj)
+
+
+# Settings that change the trained weights: --resume refuses a checkpoint written with others
+# (epochs and patience only say when to stop, threads only how fast).
+RESUME_KEYS = ("batch_size", "lr", "clip", "min_delta", "val_frac", "seed", "patience", "cf_pairs", "original_protocol")
+
+
+def data_digest(data: dict) -> str:
+    """sha256 of the training columns: --resume on other data is refused."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for c in TENSOR_COLS:
+        a = np.ascontiguousarray(data[c])
+        h.update(f"{c}:{a.dtype}:{a.shape};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _check_resumable(ck: dict, cfg: "TrainConfig", digest: str, out: str) -> None:
+    old = ck.get("train_cfg") or {}
+    now = _cfg_dict(cfg)
+    changed = [k for k in RESUME_KEYS if old.get(k) != now[k]]
+    if ck.get("data_digest") != digest:
+        changed.append("data")
+    if changed:
+        raise InputError(f"checkpoint was trained with different {', '.join(changed)}; resuming would mix "
+                         "two runs: drop --resume (and choose another -o) or match the options", file=out)
 
 
 def load_checkpoint(path: str) -> dict:
-    """A `cag scm train` checkpoint as a dict; InputError for a missing or foreign file."""
-    if not os.path.exists(path):
-        raise InputError("no such file", file=path)
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # torch raises several types for a bad file
-        raise InputError(f"not a readable model checkpoint ({e})", file=path) from e
+    from causal_agents.formats.checkpoint import load_checkpoint_file
+
+    ck = load_checkpoint_file(path)  # weights only (no code runs), checksums verified
     if not isinstance(ck, dict) or "model_cfg" not in ck or "scm" not in ck:
         raise InputError("not a `cag scm train` checkpoint", file=path)
     return ck
@@ -108,8 +131,14 @@ def train(data: dict, scm: SCM, cfg: TrainConfig, out: str | None = None, resume
     # weights behind pruned edges decay into subnormal floats, which x86 handles in microcode:
     # epochs slowed by a fifth as the graph sparsified; flushing them to zero is deterministic
     flushed = torch.set_flush_denormal(True)
+    from contextlib import nullcontext
+
+    from causal_agents.formats.runlock import run_lock
+
     try:
-        return _train(data, scm, cfg, out, resume, progress, metrics_path)
+        # one writer per checkpoint for the run's life: a second `cag scm train -o` stops
+        with run_lock(out, directory=False, what="checkpoint") if out else nullcontext():
+            return _train(data, scm, cfg, out, resume, progress, metrics_path)
     finally:
         if flushed:
             torch.set_flush_denormal(False)
@@ -123,7 +152,7 @@ def with_cf_pairs(tr: dict) -> dict:
     return {c: torch.cat([tr[c], tr[swap[c]]]) for c in swap}
 
 
-def _restore(out: str, cfg: TrainConfig, scm: SCM, model, opt, gen) -> dict:
+def _restore(out: str, cfg: TrainConfig, scm: SCM, model, opt, gen, digest: str) -> dict:
     """The loop state from a checkpoint at ``out`` (model, optimizer and RNGs restored in place)."""
     ck = load_checkpoint(out)
     if ck["model_cfg"] != cfg.model.to_dict():
@@ -131,6 +160,7 @@ def _restore(out: str, cfg: TrainConfig, scm: SCM, model, opt, gen) -> dict:
                          "drop --resume or match the options", file=out)
     if ck["scm"]["k"] != scm.k:
         raise InputError(f"checkpoint is for K={ck['scm']['k']}, data has K={scm.k}", file=out)
+    _check_resumable(ck, cfg, digest, out)
     model.load_state_dict(ck["state"])
     opt.load_state_dict(ck["opt"])
     gen.set_state(ck["gen_state"])
@@ -200,8 +230,9 @@ def _train(data, scm, cfg, out, resume, progress, metrics_path) -> dict:
     opt = torch.optim.Adam(params, lr=cfg.lr, fused=True)
     gen = torch.Generator().manual_seed(cfg.seed)
     st = {"start": 0, "best": float("inf"), "best_state": None, "bad": 0, "history": []}
+    digest = data_digest(data)
     if resume and out and os.path.exists(out):
-        st = _restore(out, cfg, scm, model, opt, gen)
+        st = _restore(out, cfg, scm, model, opt, gen, digest)
     packed = _Packed(tr)
     t0 = time.perf_counter()
     bar = _progress_bar(progress, cfg, st["start"])
@@ -225,7 +256,7 @@ def _train(data, scm, cfg, out, resume, progress, metrics_path) -> dict:
                         "scm": scm.to_dict(), "state": model.state_dict(), "best_state": st["best_state"],
                         "opt": opt.state_dict(), "epoch": epoch, "best": st["best"], "bad": st["bad"],
                         "history": st["history"], "gen_state": gen.get_state(),
-                        "torch_rng": torch.get_rng_state(), "done": False})
+                        "torch_rng": torch.get_rng_state(), "done": False, "data_digest": digest})
         if metrics_path:
             _write_metrics(metrics_path, st["history"])
         if bar is not None:

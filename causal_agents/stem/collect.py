@@ -95,9 +95,10 @@ def collect_to_file(model_name: str | None, problems_path: str, out: str, opts: 
     """Load the policy, collect, write the records atomically (``out``: .jsonl, .jsonl.gz or
     .parquet) and return the summary, with the seed paper's token accounting under
     ``stats`` (what ``cag stats --renderer stream`` prints for the file)."""
-    from causal_agents.formats.io import RecordWriter
+    from causal_agents.formats.io import RecordWriter, check_outputs
     from causal_agents.lm.loader import load_model
 
+    check_outputs({"-o": out}, inputs=[problems_path])  # before the rollout, not after it
     problems = read_problems(problems_path)
     t = time.perf_counter()
     model, tok = load_model(model_name, seed=model_seed, device=device, merge_lora=True)

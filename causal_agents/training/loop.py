@@ -24,7 +24,8 @@ from causal_agents.transcripts.labels import IGNORE_INDEX
 from causal_agents.training.config import TrainConfig
 from causal_agents.training.model import build_model, lr_lambda
 from causal_agents.training.data import Prepared, collate, plan_steps, prepare
-from causal_agents.training.rundir import (METRICS_FILE, RUN_MARKER, MetricsWriter, clear_run_dir, is_complete,
+from causal_agents.training.rundir import (METRICS_FILE, RUN_MARKER, MetricsWriter, clear_run_dir, has_progress,
+                                           is_complete,
                                            latest_checkpoint, run_dir_for, save_checkpoint, save_final,
                                            truncate_metrics, unwrap)
 
@@ -56,7 +57,10 @@ def train(cfg: TrainConfig, records: list[dict], out: str, source: str = "<data>
     prep = prepared or prepare(cfg, records, source)
     if (parallel and len(cfg.modes) > 1 and world == 1 and pick_device(cfg.device).type == "cpu"
             and hasattr(os, "fork")):
-        return _train_parallel(cfg, prep, out, source, resume, overwrite, progress, log)
+        from causal_agents.formats.runlock import run_lock
+
+        with run_lock(out):
+            return _train_parallel(cfg, prep, out, source, resume, overwrite, progress, log)
     if world > 1 and not torch.distributed.is_initialized():
         device = pick_device(cfg.device, local_rank)
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -68,6 +72,19 @@ def train(cfg: TrainConfig, records: list[dict], out: str, source: str = "<data>
     dtype = pick_dtype(cfg.dtype, device)
     plan = plan_steps([len(ex.input_ids) for ex in prep.examples], cfg.batch_size, cfg.grad_accum, world,
                       cfg.epochs, cfg.seed, cfg.group_by_length)
+    from causal_agents.formats.runlock import run_lock
+
+    # one writer per run directory for the run's life (rank 0 holds it for all ranks);
+    # forked --parallel children share the parent's lock and take their own per mode
+    with run_lock(out) if rank == 0 else contextlib.nullcontext():
+        return _train_modes(cfg, prep, plan, out, resume, overwrite, progress, log, device, dtype, rank, world,
+                            bar_position)
+
+
+def _train_modes(cfg, prep, plan, out, resume, overwrite, progress, log, device, dtype, rank, world,
+                 bar_position) -> dict:
+    import torch
+
     results = {}
     for mode in cfg.modes:
         fp = cfg.fingerprint(mode, prep.digest[mode])
@@ -85,6 +102,9 @@ def train(cfg: TrainConfig, records: list[dict], out: str, source: str = "<data>
             raise CagError(f"{run_dir} already holds a finished run; use --resume to keep it, "
                            "--overwrite to replace it, or another --out")
         if rank == 0:
+            if not overwrite and not resume and has_progress(run_dir):
+                raise CagError(f"{run_dir} holds an interrupted run; use --resume to continue it or "
+                               "--overwrite to start over (nothing was deleted)")
             if overwrite or not resume:
                 clear_run_dir(run_dir)
             os.makedirs(run_dir, exist_ok=True)
@@ -114,16 +134,22 @@ def _train_parallel(cfg, prep, out, source, resume, overwrite, progress, log) ->
         send.close()
         procs[mode] = (p, recv)
     results, errors = {}, []
-    for mode, (p, recv) in procs.items():
-        try:
-            kind, payload = recv.recv()
-        except EOFError:
-            kind, payload = "error", f"the {mode} training process died (exit code {p.exitcode})"
-        p.join()
-        if kind == "ok":
-            results[mode] = payload[mode]
-        else:
-            errors.append(payload)
+    try:
+        for mode, (p, recv) in procs.items():
+            try:
+                kind, payload = recv.recv()
+            except EOFError:
+                kind, payload = "error", f"the {mode} training process died (exit code {p.exitcode})"
+            p.join()
+            if kind == "ok":
+                results[mode] = payload[mode]
+            else:
+                errors.append(payload)
+    except BaseException:  # a signal or an error in the parent: the children die with it
+        for p, _ in procs.values():
+            p.terminate()
+            p.join()
+        raise
     if errors:
         raise CagError(errors[0])
     return results
@@ -201,7 +227,9 @@ def _setup(cfg, mode, prep, plan, ckpt_dir, fp, device, dtype, world, resume, lo
     st = _State(model, model, params, opt, sched)
     ck = latest_checkpoint(ckpt_dir) if resume else None
     if ck is not None:
-        state = torch.load(ck, map_location=device, weights_only=False)
+        from causal_agents.formats.checkpoint import load_checkpoint_file
+
+        state = load_checkpoint_file(ck, map_location=device)  # weights only, checksums verified
         if state["fingerprint"] != fp:
             raise CagError(f"cannot resume from {ck}: it was written by a different config or data "
                            f"(fingerprint {state['fingerprint']}, this run {fp})")

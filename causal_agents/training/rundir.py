@@ -29,13 +29,35 @@ def is_complete(run_dir: str) -> bool:
     return os.path.exists(os.path.join(run_dir, RUN_MARKER))
 
 
+def has_run(run_dir: str) -> bool:
+    """Whether ``run_dir`` holds anything of a cag run, finished or interrupted."""
+    return any(os.path.exists(os.path.join(run_dir, n)) for n in (RUN_MARKER, CONFIG_FILE, METRICS_FILE,
+                                                                    "checkpoints", ".final.tmp"))
+
+
+def has_progress(run_dir: str) -> bool:
+    """An unfinished run with something to resume from (a checkpoint or logged steps)."""
+    return bool(latest_checkpoint(os.path.join(run_dir, "checkpoints"))) or (
+        os.path.exists(os.path.join(run_dir, METRICS_FILE))
+        and os.path.getsize(os.path.join(run_dir, METRICS_FILE)) > 0)
+
+
 def clear_run_dir(run_dir: str) -> None:
-    """Remove a previous run's markers, metrics and checkpoints from ``run_dir``."""
-    for name in (RUN_MARKER, CONFIG_FILE, METRICS_FILE):
+    """Remove everything of a previous run from ``run_dir`` (model, adapter, tokenizer, base,
+    markers, metrics, checkpoints), so nothing old is ever read beside the new run. Only a
+    directory that holds a cag run is emptied; the lock file stays."""
+    from causal_agents.formats.runlock import LOCK_NAME
+
+    if not os.path.isdir(run_dir) or not has_run(run_dir):
+        return
+    for name in os.listdir(run_dir):
+        if name == LOCK_NAME:
+            continue
         p = os.path.join(run_dir, name)
-        if os.path.exists(p):
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p)
+        else:
             os.unlink(p)
-    shutil.rmtree(os.path.join(run_dir, "checkpoints"), ignore_errors=True)
 
 
 class MetricsWriter:
@@ -73,10 +95,25 @@ def truncate_metrics(path: str, keep_steps: int) -> None:
     """On resume, drop metric lines past the checkpoint so the log matches an uninterrupted run."""
     if not os.path.exists(path):
         return
+    from causal_agents.formats.io import atomic_path
+
     with open(path, "rb") as f:
-        lines = [ln for ln in f if ln.strip() and orjson.loads(ln)["step"] <= keep_steps]
-    with open(path, "wb") as f:
+        lines = [ln for ln in f if _step_of(ln) is not None and _step_of(ln) <= keep_steps]
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.writelines(lines)
+
+
+def _step_of(line: bytes) -> int | None:
+    """The step of one metrics line, or None for a blank or torn one (a kill mid-write
+    leaves half a line: it is dropped, never a reason to refuse --resume)."""
+    if not line.strip() or not line.endswith(b"\n"):
+        return None
+    try:
+        row = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    step = row.get("step") if isinstance(row, dict) else None
+    return step if isinstance(step, int) else None
 
 
 def latest_checkpoint(ckpt_dir: str) -> str | None:
@@ -92,15 +129,13 @@ def unwrap(model):
 
 def save_checkpoint(ckpt_dir: str, step: int, skipped: int, model, opt, sched, fp: str) -> str:
     """Write the resumable state atomically and keep only the newest checkpoint."""
-    import torch
-
-    from causal_agents.formats.io import atomic_path
+    from causal_agents.formats.checkpoint import save_checkpoint_file
 
     os.makedirs(ckpt_dir, exist_ok=True)
     path = os.path.join(ckpt_dir, f"step-{step:08d}.pt")
-    with atomic_path(path) as tmp:
-        torch.save({"model": unwrap(model).state_dict(), "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(), "step": step, "skipped": skipped, "fingerprint": fp}, tmp)
+    save_checkpoint_file(path, {"model": unwrap(model).state_dict(), "optimizer": opt.state_dict(),
+                                "scheduler": sched.state_dict(), "step": step, "skipped": skipped,
+                                "fingerprint": fp})
     for old in glob.glob(os.path.join(ckpt_dir, "step-*.pt")):  # keep only the newest
         if old != path:
             os.unlink(old)
@@ -140,5 +175,6 @@ def save_final(model, tokenizer, cfg, run_dir: str, summary: dict) -> None:
         os.replace(os.path.join(tmp, name), dst)
     os.rmdir(tmp)
     write_json_atomic(os.path.join(run_dir, CONFIG_FILE), cfg.as_dict())
-    shutil.rmtree(os.path.join(run_dir, "checkpoints"), ignore_errors=True)
     write_json_atomic(os.path.join(run_dir, RUN_MARKER), summary)
+    # only now: a kill before the marker must leave the checkpoints to resume from
+    shutil.rmtree(os.path.join(run_dir, "checkpoints"), ignore_errors=True)

@@ -16,6 +16,13 @@ from causal_agents.transcripts.labels import CLASS_NAMES, MODES, SUPERVISED_BY, 
 from causal_agents.transcripts.options import StatsOptions  # noqa: F401  (re-exported: callers build it here)
 
 CHUNK_RECORDS = 512
+# A chunk also ends once its text reaches this many characters, so memory follows the
+# bytes in flight, not the record count (512 records of 20 KB were 10 MB of text at once).
+CHUNK_CHARS = 1 << 20
+# One record's text may not exceed this (characters); a longer one is an error naming it.
+# A record is tokenized whole (the label builder needs one tokenization of the rendering),
+# and the tokenizer holds about 200 bytes per token: 16 Mi characters cost about 3 GB.
+MAX_RECORD_CHARS = 16 << 20
 GROUPS = ("file", "role", "gate")
 
 
@@ -26,15 +33,34 @@ class Totals:
     empty_do: list = field(default_factory=list)  # ids of records whose do-mask has no world token
 
 
-def _chunks(records: Iterable[dict], n: int) -> Iterator[list[dict]]:
-    buf = []
+def _chunks(records: Iterable[dict], n: int, max_chars: int | None = None) -> Iterator[list[dict]]:
+    """Lists of at most ``n`` records and about ``max_chars`` characters of text (a record
+    longer than that is a chunk of its own)."""
+    max_chars = CHUNK_CHARS if max_chars is None else max_chars
+    buf, chars = [], 0
     for r in records:
+        size = record_chars(r)
+        if size > MAX_RECORD_CHARS:
+            src = r.get("source") if isinstance(r.get("source"), dict) else {}
+            from causal_agents.errors import InputError
+
+            raise InputError(f"record {r.get('id')!r} holds {size:,} characters of text, over the limit of "
+                             f"{MAX_RECORD_CHARS:,} per record", file=src.get("file"),
+                             line=src.get("line", src.get("row")))
+        if buf and chars + size > max_chars:
+            yield buf
+            buf, chars = [], 0
         buf.append(r)
+        chars += size
         if len(buf) == n:
             yield buf
-            buf = []
+            buf, chars = [], 0
     if buf:
         yield buf
+
+
+def record_chars(rec: dict) -> int:
+    return sum(len(s.get("text") or "") for s in rec.get("segments") or ())
 
 
 def chunk_tables(records: list[dict], encs: list, opts: StatsOptions, totals: Totals):

@@ -284,6 +284,10 @@ def _check_tagged(rec: dict, loc: dict) -> dict:
     meta = out.get("meta")
     if isinstance(meta, str):  # Parquet stores meta as a JSON string
         import orjson
-        out["meta"] = orjson.loads(meta) if meta else {}
+        try:
+            out["meta"] = orjson.loads(meta) if meta else {}
+        except orjson.JSONDecodeError as e:
+            raise InputError(f"a tagged record's meta must be a JSON object or JSON text ({e})",
+                             file=loc.get("file"), line=loc.get("line", loc.get("row")), field="meta") from e
     out.setdefault("meta", {})
     return out

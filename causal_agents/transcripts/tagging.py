@@ -7,6 +7,7 @@ prints it and writes nothing); ``"skip"`` hands each reject to a callback.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -109,14 +110,14 @@ def for_parquet(rec: dict) -> dict:
 def _tag_into(w, bar, paths, opts, on_error, on_reject, counts, workers, parquet, shard) -> None:
     if shard is not None:  # one worker of several (see iter_tagged): positions span all inputs
         for rec in iter_tagged(paths, opts, on_error, on_reject, counts, shard=shard):
-            w.write(for_parquet(rec) if parquet else rec)
+            _write(w, rec, parquet, on_error, on_reject, counts)
         return
     for path in expand_paths(paths):
         if not parquet and workers > 1 and not opts.group_by_file and _worth_parallel(path):
             _tag_parallel(path, opts, w, on_error, on_reject, counts, workers, bar)
             continue
         for rec in iter_tagged([path], opts, on_error, on_reject, counts):
-            w.write(for_parquet(rec) if parquet else rec)
+            _write(w, rec, parquet, on_error, on_reject, counts)
             if counts.tagged % 4096 == 0:
                 bar.update(4096)
 
@@ -131,8 +132,11 @@ def tag_to_file(paths: list[str], opts: TagOptions, output: str | None, on_error
     serial run."""
     from contextlib import ExitStack
 
-    from causal_agents.formats.io import RecordWriter, is_parquet
+    from causal_agents.formats.io import RecordWriter, check_outputs, is_parquet
 
+    # before any work: a bad -o/--rejects must not cost a run, an input or the tagged records
+    check_outputs({"-o": output, "--rejects": rejects_path if on_error == "skip" else None},
+                  inputs=expand_paths(paths))
     counts = TagCounts()
     parquet = output is not None and is_parquet(output)
     workers = workers or min(8, os.cpu_count() or 1)
@@ -144,11 +148,13 @@ def tag_to_file(paths: list[str], opts: TagOptions, output: str | None, on_error
 
         def on_reject(loc, rec, err):
             if rejects is not None:
-                rejects.write({"source": loc, "error": str(err), "record": rec})
+                rejects.write({"source": loc, "error": str(err), "record": _jsonable(rec)})
 
+        # stdout is held back until the run succeeds, in skip mode too: a consumer in a
+        # pipeline cannot see the exit code, so a failed run must print nothing at all
         try:
             with RecordWriter(output, arrow_schema=tagged_arrow_schema() if parquet else None,
-                              spool_stdout=on_error == "fail") as w, _progress() as bar:
+                              spool_stdout=True) as w, _progress() as bar:
                 _tag_into(w, bar, paths, opts, on_error, on_reject, counts, workers, parquet, shard)
                 failure = all_rejected(counts)
                 if failure is not None:
@@ -159,6 +165,45 @@ def tag_to_file(paths: list[str], opts: TagOptions, output: str | None, on_error
     if failure is not None:
         raise failure  # after the rejects file is complete: it says why each record failed
     return counts
+
+
+def _write(w, rec: dict, parquet: bool, on_error: str, on_reject, counts: TagCounts) -> None:
+    try:
+        w.write(for_parquet(rec) if parquet else rec)
+    except TypeError as e:  # a value JSON cannot hold (Parquet decimals, bytes)
+        _unwritable(rec, e, on_error, on_reject, counts)
+
+
+def _unwritable(rec: dict, err: TypeError, on_error: str, on_reject, counts: TagCounts) -> None:
+    """A tagged record the output cannot hold is a bad record like any other."""
+    src = rec.get("source") or {}
+    e = InputError(f"a field holds a value JSON cannot represent ({err}); convert it to a string or number",
+                   file=src.get("file"), line=src.get("line", src.get("row")))
+    if on_error == "fail":
+        raise e
+    counts.tagged -= 1
+    counts.rejected += 1
+    on_reject(src, rec, e)
+
+
+def _jsonable(rec):
+    """A rejected record as JSON can hold it: Parquet bytes and decimals become strings, so a
+    reject is written like any other instead of crashing the run."""
+    import orjson
+
+    if rec is None:
+        return None
+    try:
+        orjson.dumps(rec, option=orjson.OPT_SERIALIZE_NUMPY)
+        return rec
+    except TypeError:
+        return orjson.loads(orjson.dumps(rec, default=_as_text, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+def _as_text(v):
+    if isinstance(v, (bytes, bytearray)):
+        return v.decode("utf-8", "replace")
+    return str(v)
 
 
 def _progress():
@@ -230,6 +275,37 @@ def _tag_range(job) -> tuple:
     return len(out), read, rejects, None, opts.noticed
 
 
+def _worker_init() -> None:
+    """Workers die with their parent: the parent handles SIGINT/SIGTERM (it kills the pool
+    and removes the part files), and if it is killed outright (SIGKILL) the kernel sends the
+    workers SIGTERM (Linux PR_SET_PDEATHSIG) instead of leaving them blocked forever."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches the whole group
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the parent's own cleanup still terminates the pool
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+@contextmanager
+def _kill_workers_on_error(ex):
+    """On any error or signal, terminate the pool's processes at once: a clean shutdown
+    would wait for every running block first."""
+    try:
+        yield
+    except BaseException:
+        for p in list((getattr(ex, "_processes", None) or {}).values()):
+            p.terminate()
+        ex.shutdown(wait=False, cancel_futures=True)
+        raise
+
+
 def _tag_parallel(path, opts, writer, on_error, on_reject, counts: TagCounts, workers: int, bar) -> None:
     import multiprocessing as mp
     import shutil
@@ -243,7 +319,8 @@ def _tag_parallel(path, opts, writer, on_error, on_reject, counts: TagCounts, wo
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
     ranges = _line_ranges(path, PARALLEL_BLOCK)
     with tempfile.TemporaryDirectory(prefix="cag-tag-") as tmp, \
-            ProcessPoolExecutor(workers, mp_context=ctx) as ex:
+            ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as ex, \
+            _kill_workers_on_error(ex):
         pending: deque = deque()
 
         def submit() -> None:
