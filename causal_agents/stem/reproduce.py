@@ -95,13 +95,12 @@ def save_tiny_base(out_dir: str, seed: int) -> str:
 def merge_run(run_dir: str, out_dir: str, device: str = "auto") -> str:
     """A LoRA run directory -> a plain model directory (adapter merged into its base), so
     every method after SFT starts from the same weights with a fresh adapter."""
-    from causal_agents.truth.probes import load_for_probe
-
-    model, tok = load_for_probe(run_dir, device)
-    if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
-    tmp = out_dir + ".tmp"
     import shutil
+
+    from causal_agents.stem.sample import load_policy
+
+    model, tok = load_policy(run_dir, device=device)  # merges a LoRA adapter into its base
+    tmp = out_dir + ".tmp"
 
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
