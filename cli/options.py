@@ -40,3 +40,24 @@ def tag_options(selves, role_map, text_roles, fmt):
     from causal_agents.transcripts.provenance import TagOptions
 
     return TagOptions.build(selves=selves or (), role_map=role_map or (), text_roles=text_roles or (), format=fmt)
+
+
+def default(owner, name: str):
+    """The library's default for ``name``: a field of the dataclass ``owner`` (its default or
+    ``default_factory()``) or a parameter of the function ``owner``. Commands read option
+    defaults and the numbers in their help texts from here, so each is written once."""
+    import dataclasses
+    import inspect
+
+    if dataclasses.is_dataclass(owner):
+        for f in dataclasses.fields(owner):
+            if f.name == name:
+                if f.default_factory is not dataclasses.MISSING:
+                    return f.default_factory()
+                if f.default is not dataclasses.MISSING:
+                    return f.default
+        raise KeyError(f"{owner.__name__} has no field {name!r} with a default")
+    p = inspect.signature(owner).parameters.get(name)
+    if p is None or p.default is inspect.Parameter.empty:
+        raise KeyError(f"{owner.__name__} has no parameter {name!r} with a default")
+    return p.default

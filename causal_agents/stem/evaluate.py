@@ -237,3 +237,16 @@ def evaluate_models(test_path: str, models: list[tuple[str, str | None]], base: 
                           "gated": list(gated), "max_new_tokens": max_new_tokens, "repair_verdict": repair_verdict,
                           "decoding": "greedy"}
     return result
+
+
+def write_outputs(path: str, result: dict) -> int:
+    """Write every policy's raw answers from an :func:`evaluate_models` result to ``path``
+    (.jsonl, .jsonl.gz or .parquet, atomically), one record per policy and item:
+    ``{method, id, first, repair?}``, policies in the result's order. Returns the count."""
+    from causal_agents.formats.io import RecordWriter
+
+    with RecordWriter(path) as w:
+        for name, rows in result["outputs"].items():
+            for r in rows:
+                w.write({"method": name, **r})
+    return w.count

@@ -19,6 +19,9 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 
+from causal_agents.errors import InputError
+from causal_agents.stem.problems import DEFAULT_COUNTS
+
 METHODS = ("sft", "obs_stream", "do_stream", "sft_oracle", "rest", "grpo")
 
 
@@ -26,7 +29,7 @@ METHODS = ("sft", "obs_stream", "do_stream", "sft_oracle", "rest", "grpo")
 class StreamExperiment:
     model: str | None = None            # None: the embedded tiny model
     seed: int = 0
-    counts: dict = field(default_factory=lambda: {"sft": 200, "agent": 200, "test": 100})
+    counts: dict = field(default_factory=lambda: dict(DEFAULT_COUNTS))
     methods: tuple = METHODS
     # stream collection (the paper: 400 wrong attempts, 785 turns)
     n_wrong: int = 400
@@ -64,6 +67,34 @@ def quick(exp: StreamExperiment) -> StreamExperiment:
     """CI smoke size: a few problems, short answers, one epoch (minutes on 2 CPU cores)."""
     return replace(exp, counts={"sft": 20, "agent": 10, "test": 10}, n_wrong=8, rest_k=2, rest_groups=4,
                    grpo_k=2, grpo_groups=3, max_new_tokens=24, sft_epochs=1, epochs=1, gen_batch_size=16)
+
+
+def experiment(quick_size: bool = False, counts: dict | None = None, methods: str | None = None,
+               k: int | None = None, groups: int | None = None, **fields) -> StreamExperiment:
+    """The experiment a command line asks for: the paper's sizes (or :func:`quick`'s), then
+    ``counts`` (split name -> size), ``methods`` (comma-separated), ``k`` and ``groups`` (both
+    ReST's and GRPO's) and any other :class:`StreamExperiment` field in ``fields``; a value of
+    None keeps the preset's. Raises InputError, its field the command-line option, for a split
+    size under 1 or an unknown method."""
+    exp = quick(StreamExperiment()) if quick_size else StreamExperiment()
+    sizes = dict(exp.counts)
+    for name, v in (counts or {}).items():
+        if v is not None:
+            if v < 1:
+                raise InputError("must be at least 1", field=f"--n-{name}")
+            sizes[name] = v
+    over = {f: v for f, v in fields.items() if v is not None}
+    if k is not None:
+        over.update(rest_k=k, grpo_k=k)
+    if groups is not None:
+        over.update(rest_groups=groups, grpo_groups=groups)
+    if methods:
+        ms = tuple(m.strip() for m in methods.split(",") if m.strip())
+        bad = [m for m in ms if m not in METHODS]
+        if bad:
+            raise InputError(f"unknown {bad}; expected some of {', '.join(METHODS)}", field="--methods")
+        over["methods"] = ms
+    return replace(exp, counts=sizes, **over)
 
 
 def _train_cfg(exp: StreamExperiment, model: str | None, modes: tuple, epochs: int, tiny: bool):
