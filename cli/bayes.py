@@ -1,4 +1,4 @@
-"""`cag bayes`: the two-hypothesis worked example of seeds/001 section 4."""
+"""`cag bayes`: the two-hypothesis worked example of "Causal interactive LLM agents that tell the truth" (de Freitas and Ortega, 2026, sec. 4)."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ def stem(
     model: Annotated[List[str], typer.Option("--model", "-m", help="NAME=PATH (repeatable): a `cag train` run directory, local model "
                                              "or hub name; PATH alone is named after its directory; 'tiny' is the embedded model.")],
     base: Annotated[Optional[str], typer.Option("--base", help="The first-attempt policy of the gated protocol and of the "
-                                                "stream-matched table (the seed paper's frozen SFT model) (default: the first --model).")] = None,
+                                                "stream-matched table (the frozen SFT model of \"Continual, interactive, causal agents\" (de Freitas and Ortega, 2026)) (default: the first --model).")] = None,
     gated: Annotated[List[str], typer.Option("--gated", help="Policies that get the verifier-gated repair protocol (repeatable) (default: all).")] = [],
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest answer, in tokens.")] = default(evaluate_models, "max_new_tokens"),
     batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts decoded together.")] = default(evaluate_models, "batch_size"),

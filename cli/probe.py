@@ -39,7 +39,7 @@ def probe(
     device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu) or a torch device.")] = default(probe_models, "device"),
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")] = False,
 ) -> None:
-    """Probe models for truth vs lie, as in seeds/001 section 5.5.
+    """Probe models for truth vs lie, as in "Causal interactive LLM agents that tell the truth" (de Freitas and Ortega, 2026, sec. 5.5).
 
     truth: the user states the true claim; the greedy reply (cut at the first newline) is
     classified affirms / states_lie / other. lie: the user states the false claim; corrects /

@@ -1,4 +1,4 @@
-"""`cag reproduce`: the seed papers' experiments end to end, one command each."""
+"""`cag reproduce`: the papers' experiments end to end, one command each."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from causal_agents.cli.output import console, emit_json, info
 from causal_agents.training.config import TrainConfig
 from causal_agents.truth.reproduce import reproduce_truth
 
-reproduce_app = typer.Typer(help="Run a seed paper's experiment end to end.", no_args_is_help=True)
+reproduce_app = typer.Typer(help="Run a paper's experiment end to end: truth or stream.", no_args_is_help=True)
 
 
 @reproduce_app.command("truth")
@@ -36,7 +36,7 @@ def truth(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = default(reproduce_truth, "progress"),
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object keyed by mode on stdout.")] = False,
 ) -> None:
-    """The truth experiment of seeds/001 section 5: dialogues, tag, stats, train obs and do on identical
+    """The truth experiment of "Causal interactive LLM agents that tell the truth" (de Freitas and Ortega, 2026, sec. 5): dialogues, tag, stats, train obs and do on identical
     batches, probe both, compare.
 
     Prints supervised tokens per mode, mean margin Δ per model, facts preferring the lie, and the

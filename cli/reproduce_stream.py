@@ -1,4 +1,4 @@
-"""`cag reproduce stream`: seed paper 002's STEM stream experiment end to end."""
+"""`cag reproduce stream`: the STEM stream experiment of "Continual, interactive, causal agents" (de Freitas and Ortega, 2026) end to end."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def stream(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = default(run, "progress"),
     json: Annotated[bool, typer.Option("--json", help="Print result.json (tables' data, token accounting, timings) on stdout.")] = False,
 ) -> None:
-    """Seed paper 002's experiment: STEM splits -> SFT -> stream of the SFT policy -> obs stream, do stream, SFT+oracle, ReST, GRPO -> held-out evaluation.
+    """The experiment of "Continual, interactive, causal agents" (de Freitas and Ortega, 2026): STEM splits -> SFT -> stream of the SFT policy -> obs stream, do stream, SFT+oracle, ReST, GRPO -> held-out evaluation.
 
     Prints the comparison table (single-shot and verifier-gated repair, Wilson 95% intervals), per-skill accuracy, the stream-matched table, supervised tokens per method and the time per stage. The paper (Qwen2.5-0.5B, n=100): base 42, SFT 63, ReST 84, GRPO 75, obs stream 61, do stream 85, SFT+oracle 81 (do stream and SFT+oracle gated).
 

@@ -1,4 +1,4 @@
-"""Seeded STEM problem splits (seed paper 002): 200 SFT / 200 agent / 100 test by default.
+"""Seeded STEM problem splits ("Continual, interactive, causal agents" (de Freitas and Ortega, 2026): 200 SFT / 200 agent / 100 test by default.
 
 Each split is balanced over the ten skills (item i gets skill i mod 10, then the order is
 shuffled) and drawn from its own RNG, seeded by ``(seed, split name)``, so the test split

@@ -1,4 +1,5 @@
-"""`cag reproduce stream`: the seed paper 002 experiment end to end.
+"""`cag reproduce stream`: the experiment of "Continual, interactive, causal agents" (de Freitas and Ortega, 2026)
+end to end.
 
 generator -> SFT (teacher split, 1 epoch) -> stream (frozen SFT policy on the agent split
 until N wrong attempts) -> methods from the SFT model (obs stream, do stream, SFT+oracle,
@@ -28,6 +29,8 @@ METHODS = ("sft", "obs_stream", "do_stream", "sft_oracle", "rest", "grpo")
 
 @dataclass
 class StreamExperiment:
+    """Every setting of `cag reproduce stream`, defaults at the paper's sizes; the CLI reads
+    its defaults from here."""
     model: str | None = None            # None: the embedded tiny model
     seed: int = 0
     counts: dict = field(default_factory=lambda: dict(DEFAULT_COUNTS))
@@ -59,6 +62,7 @@ class StreamExperiment:
     device: str = "auto"
 
     def as_dict(self) -> dict:
+        """The settings as a plain dict (``methods`` a list), as result.json records them."""
         d = asdict(self)
         d["methods"] = list(self.methods)
         return d

@@ -43,6 +43,7 @@ def show(x: float) -> str:
 
 @dataclass(frozen=True)
 class Made:
+    """One generated problem: question, worked solution, exact answer, surface form, inputs."""
     question: str
     solution: str
     answer: float
@@ -52,6 +53,8 @@ class Made:
 
 @dataclass(frozen=True)
 class Skill:
+    """A problem family: its domain, answer unit and tolerances, and ``make(rng)`` that draws
+    one problem."""
     name: str
     domain: str
     title: str

@@ -1,4 +1,5 @@
-"""`cag reproduce truth`: the whole truth experiment of seeds/001 section 5 in one call.
+"""`cag reproduce truth`: the whole truth experiment of
+"Causal interactive LLM agents that tell the truth" (de Freitas and Ortega, 2026, sec. 5) in one call.
 
 generate dialogues -> tag -> stats -> train obs and do (one initialisation, one plan) ->
 probe both -> compare. Every intermediate lands in the output directory:
