@@ -32,15 +32,13 @@ def dialogues(
     Example: cag data dialogues --facts sample_data/facts-33.json -n 480 --p-lie 0.6 --p-tail 0.5 --seed 0 -o truth.jsonl
     """
     from causal_agents.truth.dialogues import load_facts, summary
-    from causal_agents.formats.io import RecordWriter
+    from causal_agents.formats.io import write_records
 
     if json and output is None:
         raise typer.BadParameter("--json prints a summary; give -o FILE for the dialogues", param_hint="--json")
     bank = load_facts(facts)
     rows = generate(bank, n=n, p_lie=p_lie, p_tail=p_tail, seed=seed)
-    with RecordWriter(output) as w:
-        for r in rows:
-            w.write(r)
+    write_records(output, rows)
     s = summary(rows)
     if json:
         emit_json(s)

@@ -98,7 +98,7 @@ def collect_to_file(model_name: str | None, problems_path: str, out: str, opts: 
     """Load the policy, collect, write the records atomically (``out``: .jsonl, .jsonl.gz or
     .parquet) and return the summary, with the paper's token accounting under
     ``stats`` (what ``cag stats --renderer stream`` prints for the file)."""
-    from causal_agents.formats.io import RecordWriter
+    from causal_agents.formats.io import write_records
     from causal_agents.stem.sample import load_policy
 
     problems = read_problems(problems_path)
@@ -106,9 +106,7 @@ def collect_to_file(model_name: str | None, problems_path: str, out: str, opts: 
     model, tok = load_policy(model_name, seed=model_seed, device=device)
     load_s = time.perf_counter() - t
     records, summary = collect(model, tok, problems, opts, progress)
-    with RecordWriter(out) as w:
-        for r in records:
-            w.write(r)
+    write_records(out, records)
     summary.update(model=model_name or "tiny", problems_file=problems_path, output=out,
                    load_seconds=round(load_s, 3))
     if stats:

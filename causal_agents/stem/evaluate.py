@@ -244,10 +244,6 @@ def write_outputs(path: str, result: dict) -> int:
     """Write every policy's raw answers from an :func:`evaluate_models` result to ``path``
     (.jsonl, .jsonl.gz or .parquet, atomically), one record per policy and item:
     ``{method, id, first, repair?}``, policies in the result's order. Returns the count."""
-    from causal_agents.formats.io import RecordWriter
+    from causal_agents.formats.io import write_records
 
-    with RecordWriter(path) as w:
-        for name, rows in result["outputs"].items():
-            for r in rows:
-                w.write({"method": name, **r})
-    return w.count
+    return write_records(path, ({"method": name, **r} for name, rows in result["outputs"].items() for r in rows))

@@ -221,15 +221,13 @@ class _Run:
         return _train_cfg(self.exp, self.start, modes, self.exp.epochs if epochs is None else epochs, self.tiny)
 
     def data(self) -> None:
-        from causal_agents.formats.io import RecordWriter
+        from causal_agents.formats.io import write_records
         from causal_agents.stem.problems import generate
 
         with self.stage("data"):
             self.splits = generate(self.exp.seed, self.exp.counts)
             for name, rows in self.splits.items():
-                with RecordWriter(os.path.join(self.out, "data", f"{name}.jsonl")) as w:
-                    for r in rows:
-                        w.write(r)
+                write_records(os.path.join(self.out, "data", f"{name}.jsonl"), rows)
         self.base_model = self.exp.model
         if self.tiny:
             # Save the tiny model's initial weights as an ordinary model directory: every stage
@@ -252,7 +250,7 @@ class _Run:
         self.runs["sft"] = sft_dir
 
     def stream(self) -> None:
-        from causal_agents.formats.io import RecordWriter, read_json, read_records, write_json_atomic
+        from causal_agents.formats.io import read_json, read_records, write_json_atomic, write_records
         from causal_agents.stem.collect import CollectOptions, collect, stream_accounting
         from causal_agents.stem.sample import load_policy
 
@@ -269,9 +267,7 @@ class _Run:
                                       verdicts=exp.verdicts)
                 self.records, summ = collect(model, tok, self.splits["agent"], opts)
                 del model
-                with RecordWriter(stream_path) as w:
-                    for r in self.records:
-                        w.write(r)
+                write_records(stream_path, self.records)
                 summ["stats"] = stream_accounting(self.records, tokenizer=None if self.tiny else self.start)
                 write_json_atomic(stream_path + ".summary.json", summ)
             self.info["stream"] = summ

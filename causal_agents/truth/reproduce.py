@@ -72,20 +72,16 @@ def reproduce_truth(out: str, model: str | None = None, seed: int = 0, data_seed
 def _write_dialogues(out: str, bank, n: int, p_lie: float, p_tail: float, seed: int):
     """Steps 1-2: the dialogues, written as the text transcripts `cag tag` reads, and their
     tagged records through the same pipeline as `cag tag`. Returns (rows, records, path)."""
-    from causal_agents.formats.io import RecordWriter
+    from causal_agents.formats.io import write_records
     from causal_agents.transcripts.provenance import TagOptions
     from causal_agents.transcripts.tagging import iter_tagged
     from causal_agents.truth.dialogues import generate
 
     dialogues_path = os.path.join(out, "dialogues.jsonl")
     rows = generate(bank, n=n, p_lie=p_lie, p_tail=p_tail, seed=seed)
-    with RecordWriter(dialogues_path) as w:
-        for r in rows:
-            w.write(r)
+    write_records(dialogues_path, rows)
     records = list(iter_tagged([dialogues_path], TagOptions()))
-    with RecordWriter(os.path.join(out, "tagged.jsonl")) as w:
-        for r in records:
-            w.write(r)
+    write_records(os.path.join(out, "tagged.jsonl"), records)
     return rows, records, dialogues_path
 
 
