@@ -67,7 +67,7 @@ def main() -> None:
         recs, one = os.path.join(d, "records.jsonl"), os.path.join(d, "one.jsonl")
         n = write_records(recs, a.mb)
         write_one_message(one, a.message_mb)
-        print(f"| input | command | peak RSS MB | seconds | exit |\n|---|---|---|---|---|")
+        print("| input | command | peak RSS MB | seconds | exit |\n|---|---|---|---|---|")
         for label, path in ((f"{a.mb:g} MB, {n:,} records of ~20 KB", recs),
                             (f"one {a.message_mb:g} MB message", one)):
             for cmd in (["tag", path, "-o", os.path.join(d, "out.jsonl")], ["stats", path, "--json"]):

@@ -1,4 +1,4 @@
-"""`cag bayes`: the two-hypothesis worked example of seeds/001 section 4."""
+"""`cag bayes`: the two-hypothesis worked example of "Causal interactive LLM agents that tell the truth" (de Freitas and Ortega, 2026, sec. 4)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,20 @@ from typing import Annotated, List
 import typer
 
 from causal_agents.cli.output import console, emit_json
+from causal_agents.truth.bayes import PAPER_KERNELS, PAPER_PRIORS, PAPER_SEQUENCE
 
 
 def bayes(
     prior: Annotated[List[str], typer.Option(
-        "--prior", help="HYP=W (repeatable or comma-separated); normalised. Default: p_B=0.35,p_A=0.65.")] = [],
+        "--prior", help="HYP=W (repeatable or comma-separated); normalised. Default: "
+        + ",".join(f"{h}={w:g}" for h, w in PAPER_PRIORS.items()) + ".")] = [],
     kernel: Annotated[List[str], typer.Option(
         "--kernel", help="HYP:SYMBOL=P,SYMBOL=P (repeatable), the hypothesis' next-symbol probabilities. "
-        "Default: p_B:A=0.2,B=0.8 and p_A:A=0.9,B=0.1.")] = [],
+        "Default: " + " and ".join(f"{h}:" + ",".join(f"{s}={p:g}" for s, p in k.items())
+                                   for h, k in PAPER_KERNELS.items()) + ".")] = [],
     sequence: Annotated[str, typer.Option(
         "--sequence", help="Slots in order: X is world-written (evidence), do(X) agent-written "
-        "(an intervention), do(?) lets the agent choose by its policy. Default: 'do(?) B'.")] = "",
+        f"(an intervention), do(?) lets the agent choose by its policy. Default: '{PAPER_SEQUENCE}'.")] = "",
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")] = False,
 ) -> None:
     """Observational vs interventional posterior updates over a sequence of (symbol, writer).
@@ -28,8 +31,7 @@ def bayes(
 
     Example: cag bayes --sequence 'do(?) B B do(A) A' --json
     """
-    from causal_agents.truth.bayes import (PAPER_KERNELS, PAPER_PRIORS, PAPER_SEQUENCE, Model, parse_assignments,
-                                     parse_kernels, parse_sequence, run)
+    from causal_agents.truth.bayes import Model, parse_assignments, parse_kernels, parse_sequence, run
 
     priors = parse_assignments(prior, "--prior") if prior else dict(PAPER_PRIORS)
     kernels = parse_kernels(kernel) if kernel else {h: dict(k) for h, k in PAPER_KERNELS.items()}

@@ -6,16 +6,18 @@ from typing import Annotated, Optional
 
 import typer
 
+from causal_agents.cli.options import default
 from causal_agents.cli.output import emit_json, info
+from causal_agents.truth.dialogues import generate
 
 
 def dialogues(
     facts: Annotated[str, typer.Option("--facts", help="Fact bank: JSON list of {topic, true, false}, "
                                        "or {\"facts\": [...]} (e.g. sample_data/facts-33.json).")],
-    n: Annotated[int, typer.Option("-n", help="Number of dialogues, drawn with replacement over the facts.")] = 480,
-    p_lie: Annotated[float, typer.Option("--p-lie", help="Probability that the agent states the false claim.")] = 0.6,
-    p_tail: Annotated[float, typer.Option("--p-tail", help="Probability of a chit-chat tail (no factual claims).")] = 0.5,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same file.")] = 0,
+    n: Annotated[int, typer.Option("-n", help="Number of dialogues, drawn with replacement over the facts.")] = default(generate, "n"),
+    p_lie: Annotated[float, typer.Option("--p-lie", help="Probability that the agent states the false claim.")] = default(generate, "p_lie"),
+    p_tail: Annotated[float, typer.Option("--p-tail", help="Probability of a chit-chat tail (no factual claims).")] = default(generate, "p_tail"),
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same file.")] = default(generate, "seed"),
     output: Annotated[Optional[str], typer.Option(
         "-o", "--output", help="Write to FILE (.jsonl, .jsonl.gz or .parquet, atomically) instead of stdout.")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout (needs -o).")] = False,
@@ -29,8 +31,8 @@ def dialogues(
 
     Example: cag data dialogues --facts sample_data/facts-33.json -n 480 --p-lie 0.6 --p-tail 0.5 --seed 0 -o truth.jsonl
     """
-    from causal_agents.truth.dialogues import generate, load_facts, summary
-    from causal_agents.formats.io import RecordWriter
+    from causal_agents.truth.dialogues import load_facts, summary
+    from causal_agents.formats.io import write_records
 
     if json and output is None:
         raise typer.BadParameter("--json prints a summary; give -o FILE for the dialogues", param_hint="--json")
@@ -39,9 +41,7 @@ def dialogues(
     check_outputs({"-o": output}, inputs=[facts])
     bank = load_facts(facts)
     rows = generate(bank, n=n, p_lie=p_lie, p_tail=p_tail, seed=seed)
-    with RecordWriter(output) as w:
-        for r in rows:
-            w.write(r)
+    write_records(output, rows)
     s = summary(rows)
     if json:
         emit_json(s)

@@ -6,15 +6,17 @@ from typing import Annotated, List
 
 import typer
 
+from causal_agents.cli.options import default
 from causal_agents.cli.output import emit_json, info
+from causal_agents.stem.problems import DEFAULT_COUNTS, EXTENSIONS, write_splits
 
 
 def stem(
     out: Annotated[str, typer.Option("--out", "-o", help="Directory for sft.EXT, agent.EXT, test.EXT and manifest.json.")],
-    seed: Annotated[int, typer.Option("--seed", help="RNG seed; the same seed gives byte-identical files.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="RNG seed; the same seed gives byte-identical files.")] = default(write_splits, "seed"),
     n: Annotated[List[str], typer.Option("-n", help="SPLIT=COUNT (repeatable) to change a split's size, "
-                                         "e.g. -n sft=20 -n test=10. Defaults: sft=200 agent=200 test=100.")] = [],
-    ext: Annotated[str, typer.Option("--ext", help="File type of the splits: jsonl, jsonl.gz or parquet.")] = "jsonl",
+                                         "e.g. -n sft=20 -n test=10. Defaults: " + " ".join(f"{k}={v}" for k, v in DEFAULT_COUNTS.items()) + ".")] = [],
+    ext: Annotated[str, typer.Option("--ext", help=f"File type of the splits: {', '.join(EXTENSIONS[:-1])} or {EXTENSIONS[-1]}.")] = default(write_splits, "ext"),
     json_: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON on stdout.")] = False,
 ) -> None:
     """Write seeded, disjoint, skill-balanced STEM splits (10 skills, 3 domains).
@@ -23,7 +25,7 @@ def stem(
 
     Example: cag data stem --out data/stem --seed 0 -n test=100
     """
-    from causal_agents.stem.problems import parse_counts, write_splits
+    from causal_agents.stem.problems import parse_counts
 
     manifest = write_splits(out, seed=seed, counts=parse_counts(n), ext=ext)
     if json_:

@@ -6,7 +6,9 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from causal_agents.cli.options import default
 from causal_agents.cli.output import console, emit_json, info
+from causal_agents.stem.evaluate import evaluate_models
 
 eval_app = typer.Typer(help="Evaluate trained policies on held-out data.", no_args_is_help=True)
 
@@ -33,15 +35,15 @@ def stem(
     model: Annotated[List[str], typer.Option("--model", "-m", help="NAME=PATH (repeatable): a `cag train` run directory, local model "
                                              "or hub name; PATH alone is named after its directory; 'tiny' is the embedded model.")],
     base: Annotated[Optional[str], typer.Option("--base", help="The first-attempt policy of the gated protocol and of the "
-                                                "stream-matched table (the seed paper's frozen SFT model) (default: the first --model).")] = None,
+                                                "stream-matched table (the frozen SFT model of \"Continual, interactive, causal agents\" (de Freitas and Ortega, 2026)) (default: the first --model).")] = None,
     gated: Annotated[List[str], typer.Option("--gated", help="Policies that get the verifier-gated repair protocol (repeatable) (default: all).")] = [],
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest answer, in tokens.")] = 160,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts decoded together.")] = 32,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest answer, in tokens.")] = default(evaluate_models, "max_new_tokens"),
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts decoded together.")] = default(evaluate_models, "batch_size"),
     repair_verdict: Annotated[bool, typer.Option("--repair-verdict/--no-repair-verdict", help="Show the verifier's verdict in the repair prompt "
-                                                 "(match how the stream was collected: `cag stream --verdicts`).")] = True,
+                                                 "(match how the stream was collected: `cag stream --verdicts`).")] = default(evaluate_models, "repair_verdict"),
     outputs: Annotated[Optional[str], typer.Option("--outputs", help="Also write every policy's raw answers here (JSONL: method, id, first, repair).")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Weights of the 'tiny' model.")] = 0,
-    device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu) or a torch device.")] = "auto",
+    seed: Annotated[int, typer.Option("--seed", help="Weights of the 'tiny' model.")] = default(evaluate_models, "seed"),
+    device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu) or a torch device.")] = default(evaluate_models, "device"),
     json: Annotated[bool, typer.Option("--json", help="Print the full result (both protocols, per skill, per domain, "
                                        "stream-matched; per-item outcomes) as one JSON object.")] = False,
 ) -> None:
@@ -51,18 +53,13 @@ def stem(
 
     Example: cag eval stem data/stem/test.jsonl -m sft=runs/stream/sft -m do=runs/stream/do_stream --base sft
     """
-    from causal_agents.stem.evaluate import evaluate_models, slim
+    from causal_agents.stem.evaluate import slim, write_outputs
 
     specs = parse_model_specs(model)
     result = evaluate_models(test, specs, base=base, gated=gated or None, max_new_tokens=max_new_tokens,
                              batch_size=batch_size, repair_verdict=repair_verdict, device=device, seed=seed, log=info)
     if outputs:
-        from causal_agents.formats.io import RecordWriter
-
-        with RecordWriter(outputs) as w:
-            for name, rows in result["outputs"].items():
-                for r in rows:
-                    w.write({"method": name, **r})
+        write_outputs(outputs, result)
     if json:
         emit_json(result)
         return

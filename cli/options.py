@@ -5,21 +5,9 @@ once, in the library; the CLI and its help read it from there)."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any, List, Optional
+from typing import Annotated, List, Optional
 
 import typer
-
-
-def default(config: type, name: str) -> Any:
-    """The default of field ``name`` of the dataclass ``config`` (factories are called)."""
-    for f in dataclasses.fields(config):
-        if f.name == name:
-            if f.default is not dataclasses.MISSING:
-                return f.default
-            if f.default_factory is not dataclasses.MISSING:
-                return f.default_factory()
-            raise KeyError(f"{config.__name__}.{name} has no default")
-    raise KeyError(f"{config.__name__} has no field {name!r}")
 
 
 def seed(help: str):
@@ -87,3 +75,23 @@ def tag_options(selves, role_map, text_roles, fmt, messages_key=None, group_by_f
 
     return TagOptions.build(selves=selves or (), role_map=role_map or (), text_roles=text_roles or (), format=fmt,
                             messages_key=messages_key, group_by_file=group_by_file, demonstrations=demonstrations)
+
+
+def default(owner, name: str):
+    """The library's default for ``name``: a field of the dataclass ``owner`` (its default or
+    ``default_factory()``) or a parameter of the function ``owner``. Commands read option
+    defaults and the numbers in their help texts from here, so each is written once."""
+    import inspect
+
+    if dataclasses.is_dataclass(owner):
+        for f in dataclasses.fields(owner):
+            if f.name == name:
+                if f.default_factory is not dataclasses.MISSING:
+                    return f.default_factory()
+                if f.default is not dataclasses.MISSING:
+                    return f.default
+        raise KeyError(f"{owner.__name__} has no field {name!r} with a default")
+    p = inspect.signature(owner).parameters.get(name)
+    if p is None or p.default is inspect.Parameter.empty:
+        raise KeyError(f"{owner.__name__} has no parameter {name!r} with a default")
+    return p.default

@@ -6,12 +6,15 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from causal_agents.cli.options import default
 from causal_agents.cli.output import console, emit_json
+from causal_agents.truth.probes import PROBES, ProbeOptions, probe_models
+
+_D = ProbeOptions()  # every option's default, written once in the library
 
 
 def parse_probes(text: str) -> tuple[str, ...]:
-    from causal_agents.truth.probes import PROBES
-
+    """``all`` or a comma-separated subset of the probes, as a tuple (a usage error otherwise)."""
     if text == "all":
         return PROBES
     out = tuple(p.strip() for p in text.split(",") if p.strip())
@@ -26,17 +29,17 @@ def probe(
     facts: Annotated[str, typer.Option("--facts", help="Fact bank: JSON list of {topic, true, false} or {\"facts\": [...]}.")],
     model: Annotated[List[str], typer.Option("--model", help="Run directory, local model or hub name (repeatable: "
                                              "models are compared side by side).")],
-    probes: Annotated[str, typer.Option("--probe", help="truth, lie, margin, comma-separated, or all.")] = "all",
+    probes: Annotated[str, typer.Option("--probe", help=f"{', '.join(PROBES)}, comma-separated, or all.")] = "all",
     context: Annotated[Optional[str], typer.Option("--context", help="Context paragraph before each probe "
                                                    "(default: the one `cag data dialogues` writes).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Facts scored or decoded together "
-                                              "(lower it if a large model runs out of memory).")] = 64,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest greedy reply (cut at the first newline).")] = 96,
+                                              "(lower it if a large model runs out of memory).")] = _D.batch_size,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest greedy reply (cut at the first newline).")] = _D.max_new_tokens,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Save a per-fact bar chart of the margin to FILE.png.")] = None,
-    device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu) or a torch device.")] = "auto",
+    device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu) or a torch device.")] = default(probe_models, "device"),
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")] = False,
 ) -> None:
-    """Probe models for truth vs lie, as in seeds/001 section 5.5.
+    """Probe models for truth vs lie, as in "Causal interactive LLM agents that tell the truth" (de Freitas and Ortega, 2026, sec. 5.5).
 
     truth: the user states the true claim; the greedy reply (cut at the first newline) is
     classified affirms / states_lie / other. lie: the user states the false claim; corrects /
@@ -46,14 +49,14 @@ def probe(
 
     Example: cag probe --facts sample_data/facts-33.json --model runs/truth/obs --model runs/truth/do --plot margins.png
     """
-    from causal_agents.truth.dialogues import CONTEXT, load_facts
-    from causal_agents.truth.probes import ProbeOptions, plot_margins, probe_models
+    from causal_agents.truth.dialogues import load_facts
+    from causal_agents.truth.probes import plot_margins
 
     which = parse_probes(probes)
     if plot and "margin" not in which:
         raise typer.BadParameter("--plot draws the margin probe; include margin in --probe", param_hint="--plot")
     bank = load_facts(facts)
-    opts = ProbeOptions(probes=which, context=context or CONTEXT, batch_size=batch_size, max_new_tokens=max_new_tokens)
+    opts = ProbeOptions(probes=which, context=context or _D.context, batch_size=batch_size, max_new_tokens=max_new_tokens)
     result = probe_models(model, bank, opts, device=device)
     if plot:
         plot_margins(result, plot)

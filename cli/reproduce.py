@@ -1,4 +1,4 @@
-"""`cag reproduce`: the seed papers' experiments end to end, one command each."""
+"""`cag reproduce`: the papers' experiments end to end, one command each."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from causal_agents.cli.options import default
 from causal_agents.cli.output import console, emit_json, info
+from causal_agents.training.config import TrainConfig
+from causal_agents.truth.reproduce import reproduce_truth
 
-reproduce_app = typer.Typer(help="Run a seed paper's experiment end to end.", no_args_is_help=True)
+reproduce_app = typer.Typer(help="Run a paper's experiment end to end: truth or stream.", no_args_is_help=True)
 
 
 @reproduce_app.command("truth")
@@ -16,24 +19,24 @@ def truth(
     model: Annotated[Optional[str], typer.Option("--model", help="Hugging Face causal LM (hub name or path). Default: "
                                                  "the embedded tiny model (2 to 4 minutes on an idle 2-core CPU). "
                                                  "Qwen/Qwen2.5-0.5B on a GPU is the paper's experiment.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seeds the dialogues, the initial weights and the batch order.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the dialogues, the initial weights and the batch order.")] = default(reproduce_truth, "seed"),
     data_seed: Annotated[Optional[int], typer.Option("--data-seed", help="Seed for the dialogues only (default: --seed).")] = None,
     facts: Annotated[Optional[str], typer.Option("--facts", help="Fact bank (default: the paper's 33 facts).")] = None,
-    n: Annotated[int, typer.Option("-n", help="Dialogues to generate.")] = 480,
+    n: Annotated[int, typer.Option("-n", help="Dialogues to generate.")] = default(reproduce_truth, "n"),
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Output directory (default: runs/truth-seed<SEED>).")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the recipe's epochs.")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Override the recipe's learning rate.")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Override the recipe's batch size.")] = None,
-    lora: Annotated[bool, typer.Option("--lora", help="Train LoRA adapters instead of all weights.")] = False,
+    lora: Annotated[bool, typer.Option("--lora", help="Train LoRA adapters instead of all weights.")] = default(TrainConfig, "lora"),
     parallel: Annotated[bool, typer.Option("--parallel/--sequential", help="On a CPU, train obs and do in two "
-                                           "single-threaded processes at once (same result).")] = True,
-    device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu) or a torch device.")] = "auto",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished reproduction in --out.")] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Keep finished runs in --out and continue unfinished ones.")] = False,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = True,
+                                           "single-threaded processes at once (same result).")] = default(reproduce_truth, "parallel"),
+    device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu) or a torch device.")] = default(reproduce_truth, "device"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished reproduction in --out.")] = default(reproduce_truth, "overwrite"),
+    resume: Annotated[bool, typer.Option("--resume", help="Keep finished runs in --out and continue unfinished ones.")] = default(reproduce_truth, "resume"),
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = default(reproduce_truth, "progress"),
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object keyed by mode on stdout.")] = False,
 ) -> None:
-    """The truth experiment of seeds/001 section 5: dialogues, tag, stats, train obs and do on identical
+    """The truth experiment of "Causal interactive LLM agents that tell the truth" (de Freitas and Ortega, 2026, sec. 5): dialogues, tag, stats, train obs and do on identical
     batches, probe both, compare.
 
     Prints supervised tokens per mode, mean margin Δ per model, facts preferring the lie, and the
@@ -42,8 +45,6 @@ def truth(
 
     Example: cag reproduce truth --seed 0 --json
     """
-    from causal_agents.truth.reproduce import reproduce_truth
-
     overrides = {k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)) if v is not None}
     if lora:
         overrides["lora"] = True

@@ -6,7 +6,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from causal_agents.cli.options import default
 from causal_agents.cli.output import emit_json, info
+from causal_agents.stem.collect import CollectOptions, collect_to_file
+
+_D = CollectOptions()  # every option's default, written once in the library
 
 
 def stream(
@@ -14,16 +18,16 @@ def stream(
     output: Annotated[str, typer.Option("-o", "--output", help="Stream records to write (.jsonl, .jsonl.gz or .parquet, atomically).")],
     model: Annotated[Optional[str], typer.Option("--model", help="Policy: a `cag train` run directory, a local model or a hub name. "
                                                  "Default: the embedded tiny model (random weights from --seed).")] = None,
-    n_wrong: Annotated[int, typer.Option("--n-wrong", help="Stop after this many wrong attempts (the paper: 400).")] = 400,
-    budget: Annotated[Optional[int], typer.Option("--budget", help="Stop after this many attempts in all (default: 8 passes over the split).")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts sampled together.")] = 32,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest attempt, in tokens.")] = 160,
-    temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature (0: greedy; then every pass over the split repeats the same attempts).")] = 0.7,
-    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass.")] = 1.0,
-    seed: Annotated[int, typer.Option("--seed", help="Seeds the sampling (and the tiny model's weights).")] = 0,
+    n_wrong: Annotated[int, typer.Option("--n-wrong", help="Stop after this many wrong attempts (the paper: 400).")] = _D.n_wrong,
+    budget: Annotated[Optional[int], typer.Option("--budget", help="Stop after this many attempts in all (default: 8 passes over the split).")] = _D.budget,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts sampled together.")] = _D.batch_size,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest attempt, in tokens.")] = _D.max_new_tokens,
+    temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature (0: greedy; then every pass over the split repeats the same attempts).")] = _D.temperature,
+    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass.")] = _D.top_p,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the sampling (and the tiny model's weights).")] = _D.seed,
     verdicts: Annotated[bool, typer.Option("--verdicts/--no-verdicts", help="Write the verifier's one-line verdict after each attempt. "
-                                           "--no-verdicts leaves the corrections as the only world tokens (the paper's accounting).")] = True,
-    device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu) or a torch device.")] = "auto",
+                                           "--no-verdicts leaves the corrections as the only world tokens (the paper's accounting).")] = _D.verdicts,
+    device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu) or a torch device.")] = default(collect_to_file, "device"),
     json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")] = False,
 ) -> None:
     """Roll a frozen policy over the agent split: attempt, grade with the verifier, append the oracle correction after a wrong attempt.
@@ -32,8 +36,6 @@ def stream(
 
     Example: cag stream data/stem/agent.jsonl --model runs/stream/sft -o stream.jsonl --n-wrong 400
     """
-    from causal_agents.stem.collect import CollectOptions, collect_to_file
-
     opts = CollectOptions(n_wrong=n_wrong, budget=budget, batch_size=batch_size, max_new_tokens=max_new_tokens,
                           temperature=temperature, top_p=top_p, seed=seed, verdicts=verdicts)
 

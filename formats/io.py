@@ -532,3 +532,13 @@ def read_json(path: str) -> Any:
     except orjson.JSONDecodeError as e:
         raise InputError(f"malformed JSON ({e})", file=path) from e
 
+
+
+def write_records(target: str | None, records: Iterable[dict]) -> int:
+    """Write ``records`` through one :class:`RecordWriter` (stdout when ``target`` is None;
+    otherwise atomically to .jsonl, .jsonl.gz or .parquet: nothing is left behind if a record
+    or the iterable fails). Returns the number written."""
+    with RecordWriter(target) as w:
+        for r in records:
+            w.write(r)
+    return w.count

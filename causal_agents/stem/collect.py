@@ -1,5 +1,5 @@
 """`cag stream`: roll a frozen policy over the agent split and record the verifier stream
-(seed paper 002 section 2.2): x -> ŷ (agent) -> v (verifier) -> y* (oracle, after a wrong ŷ).
+("Continual, interactive, causal agents" (de Freitas and Ortega, 2026, sec. 2.2): x -> ŷ (agent) -> v (verifier) -> y* (oracle, after a wrong ŷ).
 
 The policy attempts the agent problems in order, cycling through the split again when it
 runs out (with temperature > 0 a second pass samples new attempts), until ``n_wrong`` wrong
@@ -21,6 +21,8 @@ from causal_agents.stem.stream_records import build_stream_record
 
 @dataclass
 class CollectOptions:
+    """How `cag stream` collects a stream: stopping rules, decoding and seeds; the CLI reads
+    its defaults from here."""
     n_wrong: int = 400          # the paper's stopping rule
     budget: int | None = None   # most attempts to spend (None: 8 passes over the split)
     batch_size: int = 32
@@ -31,6 +33,7 @@ class CollectOptions:
     verdicts: bool = True       # write the verifier's verdict line into each record
 
     def as_dict(self) -> dict:
+        """The options as a plain dict (for the summary)."""
         return asdict(self)
 
 
@@ -93,9 +96,9 @@ def read_problems(path: str) -> list[dict]:
 def collect_to_file(model_name: str | None, problems_path: str, out: str, opts: CollectOptions,
                     device: str = "auto", model_seed: int = 0, progress=None, stats: bool = True) -> dict:
     """Load the policy, collect, write the records atomically (``out``: .jsonl, .jsonl.gz or
-    .parquet) and return the summary, with the seed paper's token accounting under
+    .parquet) and return the summary, with the paper's token accounting under
     ``stats`` (what ``cag stats --renderer stream`` prints for the file)."""
-    from causal_agents.formats.io import RecordWriter, check_outputs
+    from causal_agents.formats.io import check_outputs, write_records
     from causal_agents.lm.loader import load_model
 
     check_outputs({"-o": out}, inputs=[problems_path])  # before the rollout, not after it
@@ -104,9 +107,7 @@ def collect_to_file(model_name: str | None, problems_path: str, out: str, opts: 
     model, tok = load_model(model_name, seed=model_seed, device=device, merge_lora=True)
     load_s = time.perf_counter() - t
     records, summary = collect(model, tok, problems, opts, progress)
-    with RecordWriter(out) as w:
-        for r in records:
-            w.write(r)
+    write_records(out, records)
     summary.update(model=model_name or "tiny", problems_file=problems_path, output=out,
                    load_seconds=round(load_s, 3))
     if stats:

@@ -1,7 +1,8 @@
 """Solve accuracy on held-out STEM problems, overall, per skill and per domain, with Wilson
 95% intervals. Pure: model outputs come in as strings (the model-calling part lives elsewhere).
 
-Protocols (REFERENCE section 2: report both, labelled):
+Protocols (report both, labelled: the released notebook of "Continual, interactive, causal agents" (de Freitas and Ortega, 2026)
+gates some numbers and not others):
 - ``single``: an item is solved if its first output passes the verifier (single-shot; the
   paper's SFT, ReST, GRPO and observational numbers).
 - ``gated``: an item is solved if any of its outputs passes, where later outputs are repair
@@ -119,11 +120,11 @@ def compare(items: list[dict], first: dict[str, list[str]], base: str, repairs: 
     """Both protocols for several policies on the same items, plus the stream-matched table.
 
     ``first[name][i]``: policy ``name``'s single-shot output for ``items[i]``. ``base`` names the
-    policy whose verified answer the gated protocol accepts (the seed paper's frozen SFT-1).
+    policy whose verified answer the gated protocol accepts (the paper's frozen SFT-1).
     ``repairs[name][i]``: ``name``'s repair attempt for item i, written with the base policy's
     wrong attempt (and verdict) in context; ``None`` where the base answer passed. A policy in
     ``repairs`` gets a ``gated`` result: solved if the base answer passes, else if its repair
-    passes. ``matched``: accuracy on the items the base policy got wrong (seed paper fig. 5).
+    passes. ``matched``: accuracy on the items the base policy got wrong (the paper's fig. 5).
     """
     if base not in first:
         raise ValueError(f"base policy {base!r} is not among {sorted(first)}")
@@ -238,3 +239,12 @@ def evaluate_models(test_path: str, models: list[tuple[str, str | None]], base: 
                           "gated": list(gated), "max_new_tokens": max_new_tokens, "repair_verdict": repair_verdict,
                           "decoding": "greedy"}
     return result
+
+
+def write_outputs(path: str, result: dict) -> int:
+    """Write every policy's raw answers from an :func:`evaluate_models` result to ``path``
+    (.jsonl, .jsonl.gz or .parquet, atomically), one record per policy and item:
+    ``{method, id, first, repair?}``, policies in the result's order. Returns the count."""
+    from causal_agents.formats.io import write_records
+
+    return write_records(path, ({"method": name, **r} for name, rows in result["outputs"].items() for r in rows))

@@ -1,4 +1,4 @@
-"""GRPO (seed paper 002, eqs. 10-11; Shao et al. 2024) for the STEM stream experiment.
+"""GRPO ("Continual, interactive, causal agents" (de Freitas and Ortega, 2026, eqs. 10-11; Shao et al. 2024) for the STEM stream experiment.
 
 Written here rather than taken from TRL: TRL is not a dependency of cag, and its
 GRPOTrainer (with datasets, accelerate and pandas behind it) is far heavier than a CPU smoke
@@ -28,6 +28,7 @@ from causal_agents.errors import CagError
 
 @dataclass
 class GRPOConfig:
+    """GRPO's settings: group size and count, KL weight, clipping, learning rate, decoding."""
     k: int = 8                  # samples per prompt group (the paper's K)
     groups: int = 50            # prompt groups (the paper: 50)
     temperature: float = 1.0    # exploration within a group
@@ -40,6 +41,7 @@ class GRPOConfig:
     seed: int = 0
 
     def as_dict(self) -> dict:
+        """The settings as a plain dict (for the run summary)."""
         return asdict(self)
 
 

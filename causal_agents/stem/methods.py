@@ -1,4 +1,5 @@
-"""Training data for the seed paper's methods (002 section 2.3), each a list of untagged
+"""Training data for the methods of "Continual, interactive, causal agents" (de Freitas and Ortega, 2026,
+sec. 2.3), each a list of untagged
 records that ``cag tag`` gates and ``cag train`` (``--renderer stream``) trains on:
 
 =================  ==========================================  =======  ==================

@@ -1,4 +1,4 @@
-"""Seeded STEM problem splits (seed paper 002): 200 SFT / 200 agent / 100 test by default.
+"""Seeded STEM problem splits ("Continual, interactive, causal agents" (de Freitas and Ortega, 2026): 200 SFT / 200 agent / 100 test by default.
 
 Each split is balanced over the ten skills (item i gets skill i mod 10, then the order is
 shuffled) and drawn from its own RNG, seeded by ``(seed, split name)``, so the test split
@@ -103,7 +103,7 @@ def write_splits(out_dir: str, seed: int = 0, counts: dict | None = None, ext: s
     Everything is generated before anything is written, and each file is written atomically,
     so a failure leaves no partial file.
     """
-    from causal_agents.formats.io import RecordWriter, write_json_atomic
+    from causal_agents.formats.io import write_json_atomic, write_records
 
     if ext not in EXTENSIONS:
         raise InputError(f"unknown extension {ext!r} (expected one of {', '.join(EXTENSIONS)})")
@@ -113,9 +113,7 @@ def write_splits(out_dir: str, seed: int = 0, counts: dict | None = None, ext: s
     files = {}
     for name in SPLITS:
         path = os.path.join(out_dir, f"{name}.{ext}")
-        with RecordWriter(path) as w:
-            for p in splits[name]:
-                w.write(sft_record(p) if name == "sft" else p)
+        write_records(path, (sft_record(p) for p in splits[name]) if name == "sft" else splits[name])
         files[name] = path
     manifest = {
         "generator": "cag data stem", "version": GENERATOR_VERSION, "seed": seed,

@@ -1,4 +1,5 @@
-"""`cag reproduce stream`: the seed paper 002 experiment end to end.
+"""`cag reproduce stream`: the experiment of "Continual, interactive, causal agents" (de Freitas and Ortega, 2026)
+end to end.
 
 generator -> SFT (teacher split, 1 epoch) -> stream (frozen SFT policy on the agent split
 until N wrong attempts) -> methods from the SFT model (obs stream, do stream, SFT+oracle,
@@ -17,16 +18,22 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+
+from causal_agents.errors import InputError
+from causal_agents.stem.problems import DEFAULT_COUNTS
 
 METHODS = ("sft", "obs_stream", "do_stream", "sft_oracle", "rest", "grpo")
 
 
 @dataclass
 class StreamExperiment:
+    """Every setting of `cag reproduce stream`, defaults at the paper's sizes; the CLI reads
+    its defaults from here."""
     model: str | None = None            # None: the embedded tiny model
     seed: int = 0
-    counts: dict = field(default_factory=lambda: {"sft": 200, "agent": 200, "test": 100})
+    counts: dict = field(default_factory=lambda: dict(DEFAULT_COUNTS))
     methods: tuple = METHODS
     # stream collection (the paper: 400 wrong attempts, 785 turns)
     n_wrong: int = 400
@@ -55,6 +62,7 @@ class StreamExperiment:
     device: str = "auto"
 
     def as_dict(self) -> dict:
+        """The settings as a plain dict (``methods`` a list), as result.json records them."""
         d = asdict(self)
         d["methods"] = list(self.methods)
         return d
@@ -64,6 +72,34 @@ def quick(exp: StreamExperiment) -> StreamExperiment:
     """CI smoke size: a few problems, short answers, one epoch (minutes on 2 CPU cores)."""
     return replace(exp, counts={"sft": 20, "agent": 10, "test": 10}, n_wrong=8, rest_k=2, rest_groups=4,
                    grpo_k=2, grpo_groups=3, max_new_tokens=24, sft_epochs=1, epochs=1, gen_batch_size=16)
+
+
+def experiment(quick_size: bool = False, counts: dict | None = None, methods: str | None = None,
+               k: int | None = None, groups: int | None = None, **fields) -> StreamExperiment:
+    """The experiment a command line asks for: the paper's sizes (or :func:`quick`'s), then
+    ``counts`` (split name -> size), ``methods`` (comma-separated), ``k`` and ``groups`` (both
+    ReST's and GRPO's) and any other :class:`StreamExperiment` field in ``fields``; a value of
+    None keeps the preset's. Raises InputError, its field the command-line option, for a split
+    size under 1 or an unknown method."""
+    exp = quick(StreamExperiment()) if quick_size else StreamExperiment()
+    sizes = dict(exp.counts)
+    for name, v in (counts or {}).items():
+        if v is not None:
+            if v < 1:
+                raise InputError("must be at least 1", field=f"--n-{name}")
+            sizes[name] = v
+    over = {f: v for f, v in fields.items() if v is not None}
+    if k is not None:
+        over.update(rest_k=k, grpo_k=k)
+    if groups is not None:
+        over.update(rest_groups=groups, grpo_groups=groups)
+    if methods:
+        ms = tuple(m.strip() for m in methods.split(",") if m.strip())
+        bad = [m for m in ms if m not in METHODS]
+        if bad:
+            raise InputError(f"unknown {bad}; expected some of {', '.join(METHODS)}", field="--methods")
+        over["methods"] = ms
+    return replace(exp, counts=sizes, **over)
 
 
 def _train_cfg(exp: StreamExperiment, model: str | None, modes: tuple, epochs: int, tiny: bool):
@@ -95,11 +131,12 @@ def save_tiny_base(out_dir: str, seed: int) -> str:
 def merge_run(run_dir: str, out_dir: str, device: str = "auto") -> str:
     """A LoRA run directory -> a plain model directory (adapter merged into its base), so
     every method after SFT starts from the same weights with a fresh adapter."""
+    import shutil
+
     from causal_agents.lm.loader import load_model
 
     model, tok = load_model(run_dir, device, merge_lora=True)
     tmp = out_dir + ".tmp"
-    import shutil
 
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
@@ -111,16 +148,19 @@ def merge_run(run_dir: str, out_dir: str, device: str = "auto") -> str:
 
 def run(exp: StreamExperiment, out: str, resume: bool = False, overwrite: bool = False, log=print,
         progress: bool = True) -> dict:
+    """Run the experiment of "Continual, interactive, causal agents" (de Freitas and Ortega,
+    2026) into the directory ``out`` and return result.json's content: the evaluation tables'
+    data (``eval``), time per stage, supervised positions per method, each stage's summary
+    and the run directories.
+
+    ``resume`` keeps finished stages (the stream file, complete run directories);
+    ``overwrite`` replaces a finished reproduction. Raises CagError for an unknown method, a
+    method list without ``sft``, or a finished reproduction in ``out`` without either flag.
+    Every intermediate file is written atomically.
+    """
     from causal_agents.errors import CagError
-    from causal_agents.formats.io import RecordWriter, read_json, write_json_atomic
-    from causal_agents.stem.problems import generate
-    from causal_agents.stem.evaluate import evaluate_models, slim
-    from causal_agents.stem.collect import CollectOptions, collect, stream_accounting
-    from causal_agents.stem.methods import oracle_records, rest_sample, rest_select, sft_records, tag_all
-    from causal_agents.lm.loader import load_model
-    from causal_agents.lm.tiny_model import is_tiny
-    from causal_agents.training.loop import train
-    from causal_agents.training.rundir import is_complete
+    from causal_agents.formats.io import write_json_atomic
+    from causal_agents.stem.evaluate import slim
 
     unknown = [m for m in exp.methods if m not in METHODS]
     if unknown:
@@ -131,132 +171,200 @@ def run(exp: StreamExperiment, out: str, resume: bool = False, overwrite: bool =
     if os.path.exists(os.path.join(out, "result.json")) and not (resume or overwrite):
         raise CagError(f"{out} already holds a finished reproduction; use --resume, --overwrite or another --out")
     os.makedirs(out, exist_ok=True)
-    tiny = is_tiny(exp.model)
-    times: dict[str, float] = {}
-    info: dict = {"experiment": exp.as_dict()}
+    r = _Run(exp, out, resume, dict(resume=resume, overwrite=overwrite, progress=progress, log=log), log)
+    r.data()
+    r.sft()
+    r.stream()
+    r.stream_methods()
+    if "sft_oracle" in exp.methods:
+        r.oracle()
+    if "rest" in exp.methods:
+        r.rest()
+    if "grpo" in exp.methods:
+        r.grpo(progress)
+    ev = r.evaluate()
+    result = {"eval": slim(ev), "timings": r.times, "total_seconds": round(sum(r.times.values()), 2),
+              "supervised": _accounting(r.info), **r.info, "runs": r.runs, "out": out}
+    write_json_atomic(os.path.join(out, "result.json"), result)
+    return result
 
-    def stage(name):
-        class _T:
-            def __enter__(self):
-                self.t = time.perf_counter()
-                log(f"== {name}")
 
-            def __exit__(self, *a):
-                times[name] = round(times.get(name, 0.0) + time.perf_counter() - self.t, 2)
-        return _T()
+class _Run:
+    """One reproduction's stages, in order; each records its time and summary. From the
+    stream on every method starts from the SFT weights (``start``: merged when LoRA), and
+    the tiny recipe still applies when the experiment runs on the tiny model."""
 
-    def trained(run_dir: str) -> bool:
-        return resume and is_complete(run_dir)
+    def __init__(self, exp: StreamExperiment, out: str, resume: bool, tkw: dict, log):
+        from causal_agents.lm.tiny_model import is_tiny
 
-    with stage("data"):
-        splits = generate(exp.seed, exp.counts)
-        for name, rows in splits.items():
-            with RecordWriter(os.path.join(out, "data", f"{name}.jsonl")) as w:
-                for r in rows:
-                    w.write(r)
-    base_model = exp.model
-    if tiny:
-        # Save the tiny model's initial weights as an ordinary model directory: every stage
-        # (and the "base" row of the evaluation) then loads the same weights by path, and a
-        # LoRA adapter points at a plain base checkpoint.
-        base_model = save_tiny_base(os.path.join(out, "base-model"), exp.seed)
-    tkw = dict(resume=resume, overwrite=overwrite, progress=progress, log=log)
-    sft_dir = os.path.join(out, "sft")
-    with stage("sft"):
-        sft = tag_all(sft_records(splits["sft"]), "sft")
-        info["sft"] = train(_train_cfg(exp, base_model, ("do",), exp.sft_epochs, tiny), sft, sft_dir, "sft", **tkw)["do"]
-        start = merge_run(sft_dir, os.path.join(out, "sft-merged"), exp.device) if exp.lora else os.path.abspath(sft_dir)
-    stream_path = os.path.join(out, "stream.jsonl")
-    with stage("stream"):
-        if resume and os.path.exists(stream_path + ".summary.json"):
-            from causal_agents.formats.io import read_records
+        self.exp, self.out, self.resume, self.tkw, self.log = exp, out, resume, tkw, log
+        self.tiny = is_tiny(exp.model)
+        self.times: dict[str, float] = {}
+        self.info: dict = {"experiment": exp.as_dict()}
+        self.runs: dict = {}
 
-            stream = [r for _, r in read_records(stream_path)]
-            summ = read_json(stream_path + ".summary.json")
-        else:
-            model, tok = load_model(start, device=exp.device, merge_lora=True)
-            opts = CollectOptions(n_wrong=exp.n_wrong, budget=exp.budget, batch_size=exp.gen_batch_size,
-                                  max_new_tokens=exp.max_new_tokens, temperature=exp.temperature, seed=exp.seed,
-                                  verdicts=exp.verdicts)
-            stream, summ = collect(model, tok, splits["agent"], opts)
-            del model
-            with RecordWriter(stream_path) as w:
-                for r in stream:
-                    w.write(r)
-            summ["stats"] = stream_accounting(stream, tokenizer=None if tiny else start)
-            write_json_atomic(stream_path + ".summary.json", summ)
-        info["stream"] = summ
-        log(f"stream: {summ['turns']} turns, {summ['wrong']} wrong, {summ['correct']} correct; {summ['stats']['line']}")
-    runs = {"sft": sft_dir}
-    # From here every method starts from the SFT weights (merged when LoRA); the tiny recipe
-    # still applies when the experiment runs on the tiny model.
-    def cfg_from_sft(modes, epochs=exp.epochs):
-        c = _train_cfg(exp, start, modes, epochs, tiny)
-        return c
-    stream_modes = tuple(m for m, name in (("obs", "obs_stream"), ("do", "do_stream")) if name in exp.methods)
-    if stream_modes:
-        with stage("obs/do stream"):
-            tagged = tag_all(stream, "stream")
-            d = os.path.join(out, "stream-train")
-            if exp.verdicts or len(stream_modes) == 1:
-                res = train(cfg_from_sft(stream_modes), tagged, d, "stream", **tkw)
+    @contextmanager
+    def stage(self, name: str):
+        t = time.perf_counter()
+        self.log(f"== {name}")
+        try:
+            yield
+        finally:
+            self.times[name] = round(self.times.get(name, 0.0) + time.perf_counter() - t, 2)
+
+    def trained(self, run_dir: str) -> bool:
+        from causal_agents.training.rundir import is_complete
+
+        return self.resume and is_complete(run_dir)
+
+    def cfg_from_sft(self, modes: tuple, epochs: int | None = None):
+        return _train_cfg(self.exp, self.start, modes, self.exp.epochs if epochs is None else epochs, self.tiny)
+
+    def data(self) -> None:
+        from causal_agents.formats.io import write_records
+        from causal_agents.stem.problems import generate
+
+        with self.stage("data"):
+            self.splits = generate(self.exp.seed, self.exp.counts)
+            for name, rows in self.splits.items():
+                write_records(os.path.join(self.out, "data", f"{name}.jsonl"), rows)
+        self.base_model = self.exp.model
+        if self.tiny:
+            # Save the tiny model's initial weights as an ordinary model directory: every stage
+            # (and the "base" row of the evaluation) then loads the same weights by path, and a
+            # LoRA adapter points at a plain base checkpoint.
+            self.base_model = save_tiny_base(os.path.join(self.out, "base-model"), self.exp.seed)
+
+    def sft(self) -> None:
+        from causal_agents.stem.methods import sft_records, tag_all
+        from causal_agents.training.loop import train
+
+        exp = self.exp
+        sft_dir = os.path.join(self.out, "sft")
+        with self.stage("sft"):
+            sft = tag_all(sft_records(self.splits["sft"]), "sft")
+            cfg = _train_cfg(exp, self.base_model, ("do",), exp.sft_epochs, self.tiny)
+            self.info["sft"] = train(cfg, sft, sft_dir, "sft", **self.tkw)["do"]
+            self.start = (merge_run(sft_dir, os.path.join(self.out, "sft-merged"), exp.device) if exp.lora
+                          else os.path.abspath(sft_dir))
+        self.runs["sft"] = sft_dir
+
+    def stream(self) -> None:
+        from causal_agents.formats.io import read_json, read_records, write_json_atomic, write_records
+        from causal_agents.stem.collect import CollectOptions, collect, stream_accounting
+        from causal_agents.lm.loader import load_model
+
+        exp = self.exp
+        stream_path = os.path.join(self.out, "stream.jsonl")
+        with self.stage("stream"):
+            if self.resume and os.path.exists(stream_path + ".summary.json"):
+                self.records = [r for _, r in read_records(stream_path)]
+                summ = read_json(stream_path + ".summary.json")
+            else:
+                model, tok = load_model(self.start, device=exp.device, merge_lora=True)
+                opts = CollectOptions(n_wrong=exp.n_wrong, budget=exp.budget, batch_size=exp.gen_batch_size,
+                                      max_new_tokens=exp.max_new_tokens, temperature=exp.temperature, seed=exp.seed,
+                                      verdicts=exp.verdicts)
+                self.records, summ = collect(model, tok, self.splits["agent"], opts)
+                del model
+                write_records(stream_path, self.records)
+                summ["stats"] = stream_accounting(self.records, tokenizer=None if self.tiny else self.start)
+                write_json_atomic(stream_path + ".summary.json", summ)
+            self.info["stream"] = summ
+            self.log(f"stream: {summ['turns']} turns, {summ['wrong']} wrong, {summ['correct']} correct; "
+                     f"{summ['stats']['line']}")
+
+    def stream_methods(self) -> None:
+        """The obs and do streams: one paired run (same plan, only the labels differ)."""
+        from causal_agents.stem.methods import tag_all
+        from causal_agents.training.loop import train
+
+        modes = tuple(m for m, name in (("obs", "obs_stream"), ("do", "do_stream")) if name in self.exp.methods)
+        if not modes:
+            return
+        with self.stage("obs/do stream"):
+            tagged = tag_all(self.records, "stream")
+            d = os.path.join(self.out, "stream-train")
+            if self.exp.verdicts or len(modes) == 1:
+                res = train(self.cfg_from_sft(modes), tagged, d, "stream", **self.tkw)
             else:
                 # without verdicts a right first attempt supervises nothing under do and is
                 # refused there, so the two masks no longer share one plan: train them apart
-                res = {m: train(cfg_from_sft((m,)), tagged, os.path.join(d, m), "stream", **tkw)[m] for m in stream_modes}
-            for m in stream_modes:
-                runs[f"{m}_stream"] = res[m]["run_dir"]
-                info[f"{m}_stream"] = res[m]
-    if "sft_oracle" in exp.methods:
-        with stage("sft+oracle"):
-            recs = oracle_records(stream)
-            d = os.path.join(out, "sft_oracle")
-            info["sft_oracle"] = train(cfg_from_sft(("do",)), tag_all(recs, "oracle"), d, "oracle", **tkw)["do"]
-            info["sft_oracle"]["rows"] = len(recs)
-            runs["sft_oracle"] = d
-    if "rest" in exp.methods:
-        with stage("rest"):
-            d = os.path.join(out, "rest")
-            if trained(d):
-                info["rest"] = read_json(os.path.join(d, "cag_run.json"))
+                res = {m: train(self.cfg_from_sft((m,)), tagged, os.path.join(d, m), "stream", **self.tkw)[m]
+                       for m in modes}
+            for m in modes:
+                self.runs[f"{m}_stream"] = res[m]["run_dir"]
+                self.info[f"{m}_stream"] = res[m]
+
+    def oracle(self) -> None:
+        from causal_agents.stem.methods import oracle_records, tag_all
+        from causal_agents.training.loop import train
+
+        with self.stage("sft+oracle"):
+            recs = oracle_records(self.records)
+            d = os.path.join(self.out, "sft_oracle")
+            self.info["sft_oracle"] = train(self.cfg_from_sft(("do",)), tag_all(recs, "oracle"), d, "oracle",
+                                            **self.tkw)["do"]
+            self.info["sft_oracle"]["rows"] = len(recs)
+            self.runs["sft_oracle"] = d
+
+    def rest(self) -> None:
+        from causal_agents.formats.io import read_json
+        from causal_agents.stem.methods import rest_sample, rest_select, sft_records, tag_all
+        from causal_agents.lm.loader import load_model
+        from causal_agents.training.loop import train
+
+        exp = self.exp
+        with self.stage("rest"):
+            d = os.path.join(self.out, "rest")
+            if self.trained(d):
+                self.info["rest"] = read_json(os.path.join(d, "cag_run.json"))
             else:
-                model, tok = load_model(start, device=exp.device, merge_lora=True)
-                groups = splits["agent"][:exp.rest_groups]
+                model, tok = load_model(self.start, device=exp.device, merge_lora=True)
+                groups = self.splits["agent"][:exp.rest_groups]
                 samples = rest_sample(model, tok, groups, exp.rest_k, 1.0, exp.max_new_tokens, exp.gen_batch_size,
                                       exp.seed)
                 del model
                 chosen, counts = rest_select(groups, samples)
-                info["rest_selection"] = counts
-                recs = chosen + sft_records(splits["sft"])  # SFT replay
-                log(f"rest: {counts['selected']} selected of {counts['samples']} samples in {counts['groups']} groups, "
-                    f"+{len(splits['sft'])} SFT replay")
-                info["rest"] = train(cfg_from_sft(("obs",)), tag_all(recs, "rest"), d, "rest", **tkw)["obs"]
-            runs["rest"] = d
-    if "grpo" in exp.methods:
-        with stage("grpo"):
-            from causal_agents.stem.grpo import GRPOConfig, train_grpo
+                self.info["rest_selection"] = counts
+                recs = chosen + sft_records(self.splits["sft"])  # SFT replay
+                self.log(f"rest: {counts['selected']} selected of {counts['samples']} samples in {counts['groups']} "
+                         f"groups, +{len(self.splits['sft'])} SFT replay")
+                self.info["rest"] = train(self.cfg_from_sft(("obs",)), tag_all(recs, "rest"), d, "rest",
+                                          **self.tkw)["obs"]
+            self.runs["rest"] = d
 
-            d = os.path.join(out, "grpo")
-            if trained(d):
-                info["grpo"] = read_json(os.path.join(d, "cag_run.json"))
+    def grpo(self, progress: bool) -> None:
+        from causal_agents.formats.io import read_json
+        from causal_agents.stem.grpo import GRPOConfig, train_grpo
+
+        exp = self.exp
+        with self.stage("grpo"):
+            d = os.path.join(self.out, "grpo")
+            if self.trained(d):
+                self.info["grpo"] = read_json(os.path.join(d, "cag_run.json"))
             else:
                 gcfg = GRPOConfig(k=exp.grpo_k, groups=exp.grpo_groups, beta=exp.grpo_beta, clip_eps=exp.grpo_clip,
-                                  lr=exp.grpo_lr if exp.grpo_lr is not None else (1e-3 if tiny else 5e-5),
+                                  lr=exp.grpo_lr if exp.grpo_lr is not None else (1e-3 if self.tiny else 5e-5),
                                   max_new_tokens=exp.max_new_tokens, batch_size=exp.gen_batch_size, seed=exp.seed)
-                info["grpo"] = train_grpo(start, splits["agent"], d, gcfg, lora=exp.lora, lora_r=exp.lora_r,
-                                          lora_alpha=exp.lora_alpha, device=exp.device, log=log, progress=progress)
-            runs["grpo"] = d
-    with stage("eval"):
-        models = [("base", base_model)] + [(m, runs[m]) for m in METHODS if m in runs]
-        # the gated protocol repairs the SFT policy's wrong answers (the stream's frozen policy)
-        ev = evaluate_models(os.path.join(out, "data", "test.jsonl"), models, base="sft",
-                             max_new_tokens=exp.max_new_tokens, batch_size=exp.gen_batch_size,
-                             repair_verdict=exp.verdicts, device=exp.device, seed=exp.seed, log=log)
-        write_json_atomic(os.path.join(out, "eval.json"), ev)
-    result = {"eval": slim(ev), "timings": times, "total_seconds": round(sum(times.values()), 2),
-              "supervised": _accounting(info), **info, "runs": runs, "out": out}
-    write_json_atomic(os.path.join(out, "result.json"), result)
-    return result
+                self.info["grpo"] = train_grpo(self.start, self.splits["agent"], d, gcfg, lora=exp.lora,
+                                               lora_r=exp.lora_r, lora_alpha=exp.lora_alpha, device=exp.device,
+                                               log=self.log, progress=progress)
+            self.runs["grpo"] = d
+
+    def evaluate(self) -> dict:
+        from causal_agents.formats.io import write_json_atomic
+        from causal_agents.stem.evaluate import evaluate_models
+
+        exp = self.exp
+        with self.stage("eval"):
+            models = [("base", self.base_model)] + [(m, self.runs[m]) for m in METHODS if m in self.runs]
+            # the gated protocol repairs the SFT policy's wrong answers (the stream's frozen policy)
+            ev = evaluate_models(os.path.join(self.out, "data", "test.jsonl"), models, base="sft",
+                                 max_new_tokens=exp.max_new_tokens, batch_size=exp.gen_batch_size,
+                                 repair_verdict=exp.verdicts, device=exp.device, seed=exp.seed, log=self.log)
+            write_json_atomic(os.path.join(self.out, "eval.json"), ev)
+        return ev
 
 
 def _accounting(info: dict) -> dict:

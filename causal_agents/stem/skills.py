@@ -43,6 +43,7 @@ def show(x: float) -> str:
 
 @dataclass(frozen=True)
 class Made:
+    """One generated problem: question, worked solution, exact answer, surface form, inputs."""
     question: str
     solution: str
     answer: float
@@ -52,13 +53,14 @@ class Made:
 
 @dataclass(frozen=True)
 class Skill:
+    """A problem family: its domain, answer unit and tolerances, and ``make(rng)`` that draws
+    one problem."""
     name: str
     domain: str
     title: str
     unit: str          # canonical unit of the answer; "" for pH
     tol_abs: float
     tol_rel: float
-    forms: int         # number of surface forms
     make: Callable[[random.Random], Made]
 
 
@@ -336,15 +338,15 @@ def _bragg(rng: random.Random) -> Made:
 
 _REL = 0.01
 SKILLS: dict[str, Skill] = {s.name: s for s in [
-    Skill("ohm_voltage", "physics", "Ohm's law: voltage", "V", 0.0, _REL, 4, _ohm_voltage),
-    Skill("ohm_current", "physics", "Ohm's law: current", "A", 0.0, _REL, 4, _ohm_current),
-    Skill("electric_power", "physics", "Electric power", "W", 0.0, _REL, 4, _electric_power),
-    Skill("kinetic_energy", "physics", "Kinetic energy", "J", 0.0, _REL, 4, _kinetic_energy),
-    Skill("density", "chemistry", "Density", "g/cm^3", 0.0, _REL, 4, _density),
-    Skill("specific_heat", "chemistry", "Specific heat", "J", 0.0, _REL, 4, _specific_heat),
-    Skill("molarity", "chemistry", "Molarity", "M", 0.0, _REL, 4, _molarity),
-    Skill("ph", "chemistry", "pH of a strong acid", "", 0.01, 0.0, 4, _ph),
-    Skill("engineering_stress", "materials", "Engineering stress", "MPa", 0.0, _REL, 4, _engineering_stress),
-    Skill("bragg", "materials", "First-order Bragg diffraction", "nm", 0.0, _REL, 4, _bragg),
+    Skill("ohm_voltage", "physics", "Ohm's law: voltage", "V", 0.0, _REL, _ohm_voltage),
+    Skill("ohm_current", "physics", "Ohm's law: current", "A", 0.0, _REL, _ohm_current),
+    Skill("electric_power", "physics", "Electric power", "W", 0.0, _REL, _electric_power),
+    Skill("kinetic_energy", "physics", "Kinetic energy", "J", 0.0, _REL, _kinetic_energy),
+    Skill("density", "chemistry", "Density", "g/cm^3", 0.0, _REL, _density),
+    Skill("specific_heat", "chemistry", "Specific heat", "J", 0.0, _REL, _specific_heat),
+    Skill("molarity", "chemistry", "Molarity", "M", 0.0, _REL, _molarity),
+    Skill("ph", "chemistry", "pH of a strong acid", "", 0.01, 0.0, _ph),
+    Skill("engineering_stress", "materials", "Engineering stress", "MPa", 0.0, _REL, _engineering_stress),
+    Skill("bragg", "materials", "First-order Bragg diffraction", "nm", 0.0, _REL, _bragg),
 ]}
 DOMAINS = ("physics", "chemistry", "materials")

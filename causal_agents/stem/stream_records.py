@@ -1,5 +1,5 @@
-"""Build verifier-stream records (seed paper 002, eq. 3: x -> ŷ -> v -> y*) from a problem
-and the attempts some policy wrote. Pure: no model, no I/O.
+"""Build verifier-stream records (x -> ŷ -> v -> y*: "Continual, interactive, causal agents"
+(de Freitas and Ortega, 2026), eq. 3) from a problem and the attempts some policy wrote. Pure: no model, no I/O.
 
 Record (the ``stream`` format that ``cag tag`` reads)::
 
@@ -31,6 +31,9 @@ META_FIELDS = ("skill", "domain", "answer", "unit", "tol_abs", "tol_rel")
 
 def build_stream_record(problem: dict, attempts: list[str], *, oracle: str = "last", verdicts: bool = True,
                         record_id: str | None = None) -> dict:
+    """One stream record (the module doc gives its fields) for ``problem`` and the attempts
+    in order, each graded by the verifier. Raises ValueError for an unknown ``oracle``, no
+    attempts, a non-string attempt or an attempt after one that passed."""
     if oracle not in ORACLE_MODES:
         raise ValueError(f"oracle must be one of {ORACLE_MODES}, got {oracle!r}")
     if not attempts:

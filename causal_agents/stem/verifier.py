@@ -1,4 +1,4 @@
-"""The deterministic numeric verifier for STEM answers (seed paper 002, eq. 6).
+"""The deterministic numeric verifier for STEM answers ("Continual, interactive, causal agents" (de Freitas and Ortega, 2026, eq. 6).
 
 1. Extraction. The answer is the first number after the first ``Final answer:`` marker
    (case-insensitive; ``Final answer is``, ``**Final answer:**`` also work), on the first
@@ -46,6 +46,8 @@ _UNIT_CUT = re.compile(r"[,;:()\[\]{}!?]|\.\s|\.$|\s(?:and|or|is|which|because)\
 
 @dataclass(frozen=True)
 class Verdict:
+    """The verifier's grade of one answer: pass or fail, the number read, and the one-line
+    verdict text the stream records."""
     passed: bool
     value: float | None          # the extracted number, in the unit the answer gave
     unit: str | None             # the unit text the answer gave, as recognised (None: none)
@@ -55,6 +57,7 @@ class Verdict:
     text: str                    # one-line verdict, written into streams as the verifier's turn
 
     def as_dict(self) -> dict:
+        """The verdict as a plain dict."""
         return asdict(self)
 
 

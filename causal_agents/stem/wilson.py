@@ -1,4 +1,5 @@
-"""Wilson score interval for a binomial proportion (the error bars of seed paper 002, fig. 4).
+"""Wilson score interval for a binomial proportion (the error bars of
+"Continual, interactive, causal agents" (de Freitas and Ortega, 2026, fig. 4).
 
 Chosen over the normal (Wald) interval because it stays inside [0, 1] and keeps its coverage
 at k = 0, k = n and small n, which is where per-skill accuracies (n = 10 each) live.

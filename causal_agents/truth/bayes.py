@@ -1,4 +1,5 @@
-"""The two-hypothesis worked example of seeds/001 section 4, as a small library.
+"""The two-hypothesis worked example of "Causal interactive LLM agents that tell the truth" (de Freitas and Ortega, 2026,
+sec. 4), as a small library.
 
 A finite set of hypotheses p, each with a kernel ν_p(symbol) that ignores the history, and a
 prior w_0(p). Symbols arrive one slot at a time, each written by the world (evidence) or by
@@ -28,6 +29,9 @@ _TOKEN = re.compile(r"^do\((.+)\)$")
 
 @dataclass
 class Model:
+    """Hypotheses with their prior weights and next-symbol kernels. On construction the
+    priors are normalised, ``symbols`` is set to the kernels' symbols in order of first
+    appearance, and bad weights raise InputError (field ``priors`` or ``kernels``)."""
     priors: dict                      # hypothesis -> w_0
     kernels: dict                     # hypothesis -> {symbol: ν}
     symbols: list = field(default_factory=list)
@@ -51,10 +55,13 @@ class Model:
 
 
 def predictive(model: Model, w: dict, symbol: str) -> float:
+    """The mixture probability π(symbol) = Σ_p w(p) ν_p(symbol) under weights ``w``."""
     return sum(w[h] * model.kernels[h].get(symbol, 0.0) for h in w)
 
 
 def bayes_update(model: Model, w: dict, symbol: str) -> dict:
+    """The posterior weights after observing ``symbol`` (a new dict; ``w`` is not changed).
+    Raises InputError when every hypothesis gives the symbol probability 0."""
     z = predictive(model, w, symbol)
     if z <= 0:
         raise InputError(f"symbol {symbol!r} has probability 0 under every hypothesis", field="sequence")
@@ -100,6 +107,8 @@ def run(model: Model, sequence: list[tuple[str | None, str]]) -> dict:
 
 
 def paper_example() -> dict:
+    """The worked example of the paper (its priors, kernels and the sequence ``do(?) B``),
+    as :func:`run` returns it."""
     m = Model(dict(PAPER_PRIORS), {h: dict(k) for h, k in PAPER_KERNELS.items()})
     return run(m, parse_sequence(PAPER_SEQUENCE, m))
 

@@ -1,5 +1,5 @@
 """The truth experiment's data: tutoring dialogues in which the agent sometimes lies and the
-user always restates the truth (seeds/001 section 5.3).
+user always restates the truth ("Causal interactive LLM agents that tell the truth" (de Freitas and Ortega, 2026, sec. 5.3).
 
 One dialogue, in the ``text`` transcript format that ``cag tag`` reads::
 
@@ -89,6 +89,7 @@ TAILS = (
 
 @dataclass(frozen=True)
 class Fact:
+    """One entry of a fact bank: a topic and its true and false claims."""
     topic: str
     true: str
     false: str
@@ -102,6 +103,8 @@ def load_facts(path: str) -> list[Fact]:
 
 
 def parse_facts(obj: Any, path: str | None = None) -> list[Fact]:
+    """Facts from a parsed fact-bank JSON value: a list of ``{topic, true, false}`` objects or
+    ``{"facts": [...]}``. Raises InputError naming ``path`` and the field (``facts[i].false``)."""
     items, prefix = obj, "facts"
     if isinstance(obj, dict):
         if "facts" not in obj:
@@ -176,6 +179,7 @@ def generate(facts: list[Fact], n: int = 480, p_lie: float = 0.6, p_tail: float 
 
 
 def summary(dialogues: list[dict]) -> dict:
+    """Counts over generated dialogues: total, with a lie, with a tail, distinct topics."""
     return {"dialogues": len(dialogues), "lied": sum(d["lied"] for d in dialogues),
             "tail": sum(d["tail"] for d in dialogues),
             "topics": len({d["topic"] for d in dialogues})}

@@ -1,4 +1,5 @@
-"""`cag reproduce truth`: the whole truth experiment of seeds/001 section 5 in one call.
+"""`cag reproduce truth`: the whole truth experiment of
+"Causal interactive LLM agents that tell the truth" (de Freitas and Ortega, 2026, sec. 5) in one call.
 
 generate dialogues -> tag -> stats -> train obs and do (one initialisation, one plan) ->
 probe both -> compare. Every intermediate lands in the output directory:
@@ -10,9 +11,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import replace
-
 from causal_agents.errors import CagError
+from causal_agents.formats.io import write_json_atomic
 
 PACKAGED_FACTS = os.path.join(os.path.dirname(__file__), "data", "facts-33.json")
 MODES = ("obs", "do")
@@ -23,68 +23,114 @@ def reproduce_truth(out: str, model: str | None = None, seed: int = 0, data_seed
                     train_overrides: dict | None = None, parallel: bool = True, overwrite: bool = False,
                     resume: bool = False, progress: bool = True, device: str = "auto", tokenizer: str | None = None,
                     log=print) -> dict:
-    from causal_agents.transcripts.accounting import StatsOptions, compute_stats
-    from causal_agents.truth.dialogues import generate, load_facts
-    from causal_agents.formats.io import RecordWriter, write_json_atomic
-    from causal_agents.truth.probes import ProbeOptions, plot_margins, probe_models
-    from causal_agents.transcripts.provenance import TagOptions
-    from causal_agents.transcripts.tagging import iter_tagged
-    from causal_agents.lm.tiny_model import is_tiny
+    """Run the truth experiment of "Causal interactive LLM agents that tell the truth"
+    (de Freitas and Ortega, 2026, sec. 5) into the directory ``out`` and return result.json's
+    content: per mode (obs, do) the margin, the probe counts, supervised tokens, final loss
+    and run directory; the dialogue counts, seeds, recipe and timings.
+
+    ``model``: a hub name or path, None for the embedded tiny model (which gets a word
+    tokenizer fitted to the dialogues unless ``tokenizer`` names one). ``seed`` seeds the
+    weights and batches, ``data_seed`` (default ``seed``) the dialogues; ``facts``: a fact
+    bank path (default the packaged 33 facts). ``train_overrides``: TrainConfig fields.
+    Raises CagError if ``out`` holds a finished reproduction and neither ``overwrite`` nor
+    ``resume`` is set, or if the stats counts and the training labels disagree.
+    """
+    from causal_agents.truth.dialogues import load_facts
     from causal_agents.training.config import TrainConfig
-    from causal_agents.training.loop import prepare, train
+    from causal_agents.training.loop import train
 
     t0 = time.perf_counter()
     timings = {}
     result_path = os.path.join(out, "result.json")
     if os.path.exists(result_path) and not (overwrite or resume):
         raise CagError(f"{out} already holds a finished reproduction; use --overwrite or another --out")
-    facts_path = facts or PACKAGED_FACTS
-    bank = load_facts(facts_path)
+    bank = load_facts(facts or PACKAGED_FACTS)
     dseed = seed if data_seed is None else data_seed
     os.makedirs(out, exist_ok=True)
-
-    # 1. dialogues, written as the text transcripts `cag tag` reads
-    dialogues_path = os.path.join(out, "dialogues.jsonl")
-    rows = generate(bank, n=n, p_lie=p_lie, p_tail=p_tail, seed=dseed)
-    with RecordWriter(dialogues_path) as w:
-        for r in rows:
-            w.write(r)
-    # 2. tag, through the same pipeline as `cag tag`
-    records = list(iter_tagged([dialogues_path], TagOptions()))
-    with RecordWriter(os.path.join(out, "tagged.jsonl")) as w:
-        for r in records:
-            w.write(r)
-    # The tiny model gets a word-level tokenizer fitted to these dialogues (see tiny_tokenizer.py);
-    # it is saved in OUT/tokenizer and used by stats, training and the probes alike.
-    tokenizer = tokenizer if tokenizer is not None else ("fit" if is_tiny(model) else None)
-    if tokenizer == "fit":
-        from causal_agents.transcripts.word_tokenizer import fit_word_tokenizer
-
-        tok_dir = os.path.join(out, "tokenizer")
-        fit_word_tokenizer([r["text"] for r in rows]).save_pretrained(tok_dir)
-        tokenizer = tok_dir
-    # 3. stats and 4. training share the label builder; the counts must agree
+    rows, records, dialogues_path = _write_dialogues(out, bank, n, p_lie, p_tail, dseed)
+    tokenizer = _tokenizer_for(out, model, tokenizer, rows)
     cfg = TrainConfig(modes=MODES, model=model, tokenizer=tokenizer, seed=seed, device=device,
                       **(train_overrides or {})).resolved()
-    prep = prepare(cfg, records, dialogues_path)
-    stats = compute_stats(iter(records), StatsOptions(tokenizer=cfg.tokenizer or (None if is_tiny(model) else model),
-                                                      renderer=cfg.renderer), tokenizer=prep.tokenizer)
-    if stats["supervised"] != prep.supervised:
-        raise CagError(f"internal: stats counts {stats['supervised']} differ from training labels {prep.supervised}")
+    prep = _prepare_checked(cfg, records, dialogues_path, model)
     log(prep.summary_line())
     timings["prepare_s"] = round(time.perf_counter() - t0, 1)
     t1 = time.perf_counter()
     runs = train(cfg, records, out, source=dialogues_path, resume=resume, overwrite=overwrite, progress=progress,
                  prepared=prep, log=log, parallel=parallel)
     timings["train_s"] = round(time.perf_counter() - t1, 1)
-    # 5. probes
     t2 = time.perf_counter()
+    probes, plot_path = _probe(out, runs, bank, device)
+    timings["probe_s"] = round(time.perf_counter() - t2, 1)
+    timings["total_s"] = round(time.perf_counter() - t0, 1)
+    result = _result(probes, prep, runs, cfg, bank, rows, dseed, seed, model)
+    result["plot"] = plot_path
+    result["timings"] = timings
+    write_json_atomic(result_path, result)
+    return result
+
+
+def _write_dialogues(out: str, bank, n: int, p_lie: float, p_tail: float, seed: int):
+    """Steps 1-2: the dialogues, written as the text transcripts `cag tag` reads, and their
+    tagged records through the same pipeline as `cag tag`. Returns (rows, records, path)."""
+    from causal_agents.formats.io import write_records
+    from causal_agents.transcripts.provenance import TagOptions
+    from causal_agents.transcripts.tagging import iter_tagged
+    from causal_agents.truth.dialogues import generate
+
+    dialogues_path = os.path.join(out, "dialogues.jsonl")
+    rows = generate(bank, n=n, p_lie=p_lie, p_tail=p_tail, seed=seed)
+    write_records(dialogues_path, rows)
+    records = list(iter_tagged([dialogues_path], TagOptions()))
+    write_records(os.path.join(out, "tagged.jsonl"), records)
+    return rows, records, dialogues_path
+
+
+def _tokenizer_for(out: str, model: str | None, tokenizer: str | None, rows: list[dict]) -> str | None:
+    """The tiny model gets a word-level tokenizer fitted to these dialogues (see
+    transcripts/word_tokenizer.py), saved in OUT/tokenizer and used by stats, training and
+    the probes alike; a named tokenizer or a real model's own is used as it is."""
+    from causal_agents.lm.tiny_model import is_tiny
+
+    tokenizer = tokenizer if tokenizer is not None else ("fit" if is_tiny(model) else None)
+    if tokenizer != "fit":
+        return tokenizer
+    from causal_agents.transcripts.word_tokenizer import fit_word_tokenizer
+
+    tok_dir = os.path.join(out, "tokenizer")
+    fit_word_tokenizer([r["text"] for r in rows]).save_pretrained(tok_dir)
+    return tok_dir
+
+
+def _prepare_checked(cfg, records: list[dict], dialogues_path: str, model: str | None):
+    """Steps 3-4 share the label builder: the training plan, checked against what `cag stats`
+    counts for the same records (the counts must agree)."""
+    from causal_agents.transcripts.accounting import StatsOptions, compute_stats
+    from causal_agents.lm.tiny_model import is_tiny
+    from causal_agents.training.loop import prepare
+
+    prep = prepare(cfg, records, dialogues_path)
+    stats = compute_stats(iter(records), StatsOptions(tokenizer=cfg.tokenizer or (None if is_tiny(model) else model),
+                                                      renderer=cfg.renderer), tokenizer=prep.tokenizer)
+    if stats["supervised"] != prep.supervised:
+        raise CagError(f"internal: stats counts {stats['supervised']} differ from training labels {prep.supervised}")
+    return prep
+
+
+def _probe(out: str, runs: dict, bank, device: str):
+    """Step 5: probe both trained models; writes probes.json and margins.png. Returns
+    (probes, plot path)."""
+    from causal_agents.truth.probes import ProbeOptions, plot_margins, probe_models
+
     probes = probe_models([runs[m]["run_dir"] for m in MODES], bank, ProbeOptions(), device=device, labels=list(MODES))
     plot_path = os.path.join(out, "margins.png")
     plot_margins(probes, plot_path)
     write_json_atomic(os.path.join(out, "probes.json"), probes)
-    timings["probe_s"] = round(time.perf_counter() - t2, 1)
-    timings["total_s"] = round(time.perf_counter() - t0, 1)
+    return probes, plot_path
+
+
+def _result(probes: dict, prep, runs: dict, cfg, bank, rows: list[dict], dseed: int, seed: int,
+            model: str | None) -> dict:
+    """result.json's content, less the plot path and the timings."""
     result = {}
     for m in MODES:
         s = probes["models"][m]["summary"]
@@ -101,7 +147,4 @@ def reproduce_truth(out: str, model: str | None = None, seed: int = 0, data_seed
     result["tokenizer"] = cfg.tokenizer or "model's own"
     result["recipe"] = {k: getattr(cfg, k) for k in ("recipe", "lr", "epochs", "batch_size", "scheduler", "warmup",
                                                      "dtype")}
-    result["plot"] = plot_path
-    result["timings"] = timings
-    write_json_atomic(result_path, result)
     return result

@@ -1,4 +1,5 @@
-"""The methods' training data (seed paper 002 section 2.3) and their token accounting."""
+"""The methods' training data ("Continual, interactive, causal agents" (de Freitas and Ortega, 2026, sec. 2.3)
+and their token accounting."""
 
 from __future__ import annotations
 

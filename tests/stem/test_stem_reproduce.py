@@ -61,3 +61,34 @@ def test_reproduce_stream_quick_all_methods(tmp_path, capsys):
     assert list(res["eval"]["methods"]) == ["base", "sft", "obs_stream", "do_stream", "sft_oracle", "rest", "grpo"]
     assert res["grpo"]["updates"] + res["grpo"]["flat_groups"] == res["grpo"]["groups"]
     assert res["rest_selection"]["groups"] == 4
+
+
+def test_experiment_from_command_line_options(capsys):
+    from causal_agents.stem.reproduce import StreamExperiment, experiment, quick
+
+    exp = experiment(True, counts={"sft": 7, "agent": None}, methods="sft, rest", k=3, groups=None, lr=None, seed=4)
+    q = quick(StreamExperiment())
+    assert exp.counts == {**q.counts, "sft": 7} and exp.methods == ("sft", "rest") and exp.seed == 4
+    assert (exp.rest_k, exp.grpo_k, exp.rest_groups, exp.lr) == (3, 3, q.rest_groups, None)
+    assert experiment().counts == StreamExperiment().counts
+    assert main(["reproduce", "stream", "--n-agent", "0"]) == 2
+    assert "--n-agent" in capsys.readouterr().err
+
+
+def test_cli_defaults_are_the_library_defaults():
+    import inspect
+
+    from causal_agents.cli.reproduce_stream import stream
+    from causal_agents.cli.stream import stream as collect_cmd
+    from causal_agents.stem.collect import CollectOptions
+    from causal_agents.stem.reproduce import StreamExperiment
+
+    d = {k: p.default.default if hasattr(p.default, "default") else p.default
+         for k, p in inspect.signature(collect_cmd).parameters.items()}
+    opts = CollectOptions()
+    for f in ("n_wrong", "budget", "batch_size", "max_new_tokens", "temperature", "top_p", "seed", "verdicts"):
+        assert d[f] == getattr(opts, f), f
+    d = inspect.signature(stream).parameters
+    exp = StreamExperiment()
+    for f in ("seed", "lora", "verdicts", "device"):
+        assert d[f].default == getattr(exp, f), f

@@ -1,4 +1,4 @@
-"""The worked example of seeds/001 section 4 and its CLI."""
+"""The worked example of "Causal interactive LLM agents that tell the truth" (de Freitas and Ortega, 2026, sec. 4) and its CLI."""
 
 import json
 

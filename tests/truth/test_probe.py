@@ -116,3 +116,14 @@ def test_cli_bad_input(tmp_path, capsys, micro):
     assert main(["probe", "--facts", FACTS, "--model", str(tmp_path / "nope")]) == 1
     assert capsys.readouterr().err.startswith("Error:")
     assert main(["probe", "--facts", FACTS, "--model", a, "--probe", "vibes"]) == 2
+
+
+def test_cli_defaults_are_the_library_defaults():
+    import inspect
+
+    from causal_agents.cli.probe import probe
+    from causal_agents.truth.probes import ProbeOptions
+
+    d = inspect.signature(probe).parameters
+    assert d["batch_size"].default == ProbeOptions().batch_size
+    assert d["max_new_tokens"].default == ProbeOptions().max_new_tokens
