@@ -67,11 +67,9 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on std
 def tag_options(selves, role_map, text_roles, fmt, messages_key=None, group_by_file=False, demonstrations=False):
     """The TagOptions of the shared tagging flags (--self, --role-map, --text-role, --format, --messages-key,
     --group-by-file, --demonstrations)."""
-    from causal_agents.formats.adapters import FORMATS
     from causal_agents.transcripts.provenance import TagOptions
 
-    if fmt is not None and fmt not in FORMATS:
-        raise typer.BadParameter(f"expected one of {', '.join(FORMATS)}, got {fmt!r}", param_hint="--format")
+    # TagOptions.build refuses an unknown --format as a usage error (exit 2)
 
     return TagOptions.build(selves=selves or (), role_map=role_map or (), text_roles=text_roles or (), format=fmt,
                             messages_key=messages_key, group_by_file=group_by_file, demonstrations=demonstrations)
