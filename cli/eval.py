@@ -6,6 +6,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from causal_agents.cli import options as o
 from causal_agents.cli.options import default
 from causal_agents.cli.output import console, emit_json, info
 from causal_agents.stem.evaluate import evaluate_models
@@ -43,7 +44,7 @@ def stem(
                                                  "(match how the stream was collected: `cag stream --verdicts`).")] = default(evaluate_models, "repair_verdict"),
     outputs: Annotated[Optional[str], typer.Option("--outputs", help="Also write every policy's raw answers here (JSONL: method, id, first, repair).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Weights of the 'tiny' model.")] = default(evaluate_models, "seed"),
-    device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu) or a torch device.")] = default(evaluate_models, "device"),
+    device: o.Device = default(evaluate_models, "device"),
     json: Annotated[bool, typer.Option("--json", help="Print the full result (both protocols, per skill, per domain, "
                                        "stream-matched; per-item outcomes) as one JSON object.")] = False,
 ) -> None:

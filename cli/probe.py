@@ -6,6 +6,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from causal_agents.cli import options as o
 from causal_agents.cli.options import default
 from causal_agents.cli.output import console, emit_json
 from causal_agents.truth.probes import PROBES, ProbeOptions, probe_models
@@ -36,7 +37,7 @@ def probe(
                                               "(lower it if a large model runs out of memory).")] = _D.batch_size,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest greedy reply (cut at the first newline).")] = _D.max_new_tokens,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Save a per-fact bar chart of the margin to FILE.png.")] = None,
-    device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu) or a torch device.")] = default(probe_models, "device"),
+    device: o.Device = default(probe_models, "device"),
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")] = False,
 ) -> None:
     """Probe models for truth vs lie, as in "Causal interactive LLM agents that tell the truth" (de Freitas and Ortega, 2026, sec. 5.5).

@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from causal_agents.cli import options as o
 from causal_agents.cli.options import default
 from causal_agents.cli.output import console, emit_json, info
 from causal_agents.training.config import TrainConfig
@@ -30,10 +31,10 @@ def truth(
     lora: Annotated[bool, typer.Option("--lora", help="Train LoRA adapters instead of all weights.")] = default(TrainConfig, "lora"),
     parallel: Annotated[bool, typer.Option("--parallel/--sequential", help="On a CPU, train obs and do in two "
                                            "single-threaded processes at once (same result).")] = default(reproduce_truth, "parallel"),
-    device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu) or a torch device.")] = default(reproduce_truth, "device"),
+    device: o.Device = default(reproduce_truth, "device"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished reproduction in --out.")] = default(reproduce_truth, "overwrite"),
     resume: Annotated[bool, typer.Option("--resume", help="Keep finished runs in --out and continue unfinished ones.")] = default(reproduce_truth, "resume"),
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = default(reproduce_truth, "progress"),
+    progress: o.Progress = default(reproduce_truth, "progress"),
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object keyed by mode on stdout.")] = False,
 ) -> None:
     """The truth experiment of "Causal interactive LLM agents that tell the truth" (de Freitas and Ortega, 2026, sec. 5): dialogues, tag, stats, train obs and do on identical

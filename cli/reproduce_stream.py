@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from causal_agents.cli import options as o
 from causal_agents.cli.options import default
 from causal_agents.cli.output import console, emit_json, info
 from causal_agents.errors import InputError
@@ -35,10 +36,10 @@ def stream(
     groups: Annotated[Optional[int], typer.Option("--groups", help=f"Prompt groups for ReST and GRPO (default {_D.rest_groups}).")] = None,
     max_new_tokens: Annotated[Optional[int], typer.Option("--max-new-tokens", help=f"Longest answer, in tokens (default {_D.max_new_tokens}).")] = None,
     verdicts: Annotated[bool, typer.Option("--verdicts/--no-verdicts", help="Verifier verdict lines in the stream (and the repair prompt).")] = _D.verdicts,
-    device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu) or a torch device.")] = _D.device,
+    device: o.Device = _D.device,
     resume: Annotated[bool, typer.Option("--resume", help="Keep finished stages in --out and run the rest.")] = default(run, "resume"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished reproduction in --out.")] = default(run, "overwrite"),
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = default(run, "progress"),
+    progress: o.Progress = default(run, "progress"),
     json: Annotated[bool, typer.Option("--json", help="Print result.json (tables' data, token accounting, timings) on stdout.")] = False,
 ) -> None:
     """The experiment of "Continual, interactive, causal agents" (de Freitas and Ortega, 2026): STEM splits -> SFT -> stream of the SFT policy -> obs stream, do stream, SFT+oracle, ReST, GRPO -> held-out evaluation.

@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from causal_agents.cli import options as o
 from causal_agents.cli.options import default
 from causal_agents.cli.output import emit_json, info
 from causal_agents.stem.collect import CollectOptions, collect_to_file
@@ -27,7 +28,7 @@ def stream(
     seed: Annotated[int, typer.Option("--seed", help="Seeds the sampling (and the tiny model's weights).")] = _D.seed,
     verdicts: Annotated[bool, typer.Option("--verdicts/--no-verdicts", help="Write the verifier's one-line verdict after each attempt. "
                                            "--no-verdicts leaves the corrections as the only world tokens (the paper's accounting).")] = _D.verdicts,
-    device: Annotated[str, typer.Option("--device", help="auto (cuda, mps, cpu) or a torch device.")] = default(collect_to_file, "device"),
+    device: o.Device = default(collect_to_file, "device"),
     json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")] = False,
 ) -> None:
     """Roll a frozen policy over the agent split: attempt, grade with the verifier, append the oracle correction after a wrong attempt.

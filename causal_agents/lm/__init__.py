@@ -1,1 +1,2 @@
-"""The language model: loading and the embedded tiny model."""
+"""The language model: the one loader (loader), the one batched decoder (decode), log-prob
+scoring (score) and the embedded tiny model."""
