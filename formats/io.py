@@ -77,12 +77,16 @@ def _open_bytes(path: str):
             raw = io.BufferedReader(raw)  # test harnesses hand in a BytesIO
         head = raw.peek(2)[:2]
         return gzip.GzipFile(fileobj=raw) if head == b"\x1f\x8b" else raw
-    f = open(path, "rb")
-    if f.read(2) == b"\x1f\x8b":
-        f.seek(0)
+    f = open(path, "rb")  # buffered: peek, not read + seek, so FIFOs and <(...) inputs work
+    if f.peek(2)[:2] == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=f)
-    f.seek(0)
     return f
+
+
+def _skip_bom(f) -> None:
+    """Drop a UTF-8 byte order mark at the start of the stream (editors on Windows write one)."""
+    if f.peek(len(UTF8_BOM))[:len(UTF8_BOM)] == UTF8_BOM:
+        f.read(len(UTF8_BOM))
 
 
 def _first_byte(f) -> bytes:
@@ -107,6 +111,7 @@ def sniff_layout(path: str) -> str:
     try:
         if not hasattr(f, "peek"):
             f = io.BufferedReader(f)
+        _skip_bom(f)
         if _first_byte(f) == b"[":
             return "array"
         for line in f:
@@ -122,6 +127,7 @@ def _read_json_text(path: str) -> Iterator[tuple[dict, Any]]:
     f = _open_bytes(path)
     seen = 0
     try:
+        _skip_bom(f)
         if _first_byte(f) == b"[":
             for item in _read_array(f, name):
                 seen += 1
@@ -145,8 +151,6 @@ def _read_json_text(path: str) -> Iterator[tuple[dict, Any]]:
             if line.isspace():
                 continue
             seen += 1
-            if lineno == 1 and line.startswith(UTF8_BOM):  # editors on Windows write one
-                line = line[len(UTF8_BOM):]
             yield parse_line(line, name, lineno)
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise InputError(f"cannot read ({e})", file=name) from e

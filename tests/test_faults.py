@@ -349,12 +349,12 @@ def test_scm_resume_refuses_changed_settings_or_data(cag, scm_ckpt, tmp_path):
 
 
 def test_bench_run_key_covers_everything_that_changes_a_result():
-    from causal_agents.scm.bench import BenchConfig, plan_runs
+    from causal_agents.scm.bench import make_config, plan_runs
 
     keys = lambda c: {r["key"] for r in plan_runs(c)}  # noqa: E731
-    base = BenchConfig.make(quick=True)
+    base = make_config(quick=True)
     for change in (dict(epochs=40), dict(patience=7), dict(episodes=12)):
-        c = BenchConfig.make(quick=True)
+        c = make_config(quick=True)
         for k, v in change.items():
             setattr(c, k, v)
         assert not keys(c) & keys(base), change
@@ -427,15 +427,27 @@ def test_records_that_crashed_a_skip_run_are_rejected(cag, tmp_path):
     }
     for name, table in cases.items():
         pq.write_table(table, tmp_path / name)
+    good = b'{"segments": [{"role": "user", "text": "hi", "gate": "world", "rule": "role-default"}]}\n'
     meta = tmp_path / "meta.jsonl"
-    meta.write_bytes(b'{"segments": [{"role": "user", "text": "hi", "gate": "world", "rule": "role-default"}], '
+    meta.write_bytes(good + b'{"segments": [{"role": "user", "text": "hi", "gate": "world", "rule": "role-default"}], '
                      b'"meta": "{not json"}\n')
-    for src in (tmp_path / "bytes.parquet", tmp_path / "decimal.parquet", meta):
+
+    def run(src):
         rej = tmp_path / f"{src.stem}.rej.jsonl"
-        code, _, err = cag("tag", src, "--on-error", "skip", "--rejects", rej, "-o", tmp_path / "out.parquet")
-        assert code == 0, (src.name, err)
-        lines = rej.read_bytes().splitlines()
-        assert lines and all(orjson.loads(x)["error"] for x in lines)
+        code, _, err = cag("tag", src, "--on-error", "skip", "--rejects", rej, "-o", tmp_path / f"{src.stem}.out.parquet")
+        return code, err, [orjson.loads(x) for x in rej.read_bytes().splitlines()] if rej.exists() else []
+
+    # bytes where text belongs: every record rejected with its reason (exit 1: nothing was tagged)
+    code, err, rejects = run(tmp_path / "bytes.parquet")
+    assert code == 1 and "all 2 records rejected" in err and "Traceback" not in err
+    assert len(rejects) == 2 and all(r["error"] and r["source"]["row"] in (0, 1) for r in rejects)
+    # decimals are values JSON can hold once converted: both records tagged, none rejected
+    code, err, rejects = run(tmp_path / "decimal.parquet")
+    assert code == 0 and "tagged 2 of 2" in err and rejects == []
+    # a tagged meta that is not JSON is one reject beside a good record
+    code, err, rejects = run(meta)
+    assert code == 0 and "tagged 1 of 2" in err
+    assert len(rejects) == 1 and "meta" in rejects[0]["error"] and rejects[0]["source"]["line"] == 2
 
 
 # ---------------------------------------------------------------- 9. messages
