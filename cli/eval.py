@@ -6,6 +6,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from causal_agents.cli import options as o
 from causal_agents.cli.output import console, emit_json, info
 
 eval_app = typer.Typer(help="Evaluate trained policies on held-out data.", no_args_is_help=True)
@@ -32,6 +33,7 @@ def stem(
     test: Annotated[str, typer.Argument(help="Held-out problem file from `cag data stem` (test.jsonl or .parquet).")],
     model: Annotated[List[str], typer.Option("--model", "-m", help="NAME=PATH (repeatable): a `cag train` run directory, local model "
                                              "or hub name; PATH alone is named after its directory; 'tiny' is the embedded model.")],
+    gguf_file: o.GgufFile = None,
     base: Annotated[Optional[str], typer.Option("--base", help="The first-attempt policy of the gated protocol and of the "
                                                 "stream-matched table (the seed paper's frozen SFT model) (default: the first --model).")] = None,
     gated: Annotated[List[str], typer.Option("--gated", help="Policies that get the verifier-gated repair protocol (repeatable) (default: all).")] = [],
@@ -52,6 +54,8 @@ def stem(
     Example: cag eval stem data/stem/test.jsonl -m sft=runs/stream/sft -m do=runs/stream/do_stream --base sft
     """
     from causal_agents.stem.evaluate import evaluate_models, slim
+
+    model = o.with_gguf(model, gguf_file)
 
     specs = parse_model_specs(model)
     result = evaluate_models(test, specs, base=base, gated=gated or None, max_new_tokens=max_new_tokens,

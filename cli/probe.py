@@ -6,6 +6,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from causal_agents.cli import options as o
 from causal_agents.cli.output import console, emit_json
 
 
@@ -26,6 +27,7 @@ def probe(
     facts: Annotated[str, typer.Option("--facts", help="Fact bank: JSON list of {topic, true, false} or {\"facts\": [...]}.")],
     model: Annotated[List[str], typer.Option("--model", help="Run directory, local model or hub name (repeatable: "
                                              "models are compared side by side).")],
+    gguf_file: o.GgufFile = None,
     probes: Annotated[str, typer.Option("--probe", help="truth, lie, margin, comma-separated, or all.")] = "all",
     context: Annotated[Optional[str], typer.Option("--context", help="Context paragraph before each probe "
                                                    "(default: the one `cag data dialogues` writes).")] = None,
@@ -47,6 +49,8 @@ def probe(
     Example: cag probe --facts sample_data/facts-33.json --model runs/truth/obs --model runs/truth/do --plot margins.png
     """
     from causal_agents.truth.dialogues import CONTEXT, load_facts
+
+    model = o.with_gguf(model, gguf_file)
     from causal_agents.truth.probes import ProbeOptions, plot_margins, probe_models
 
     which = parse_probes(probes)

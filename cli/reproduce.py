@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from causal_agents.cli import options as o
 from causal_agents.cli.output import console, emit_json, info
 
 reproduce_app = typer.Typer(help="Run a seed paper's experiment end to end.", no_args_is_help=True)
@@ -16,6 +17,7 @@ def truth(
     model: Annotated[Optional[str], typer.Option("--model", help="Hugging Face causal LM (hub name or path). Default: "
                                                  "the embedded tiny model (2 to 4 minutes on an idle 2-core CPU). "
                                                  "Qwen/Qwen2.5-0.5B on a GPU is the paper's experiment.")] = None,
+    gguf_file: o.GgufFile = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the dialogues, the initial weights and the batch order.")] = 0,
     data_seed: Annotated[Optional[int], typer.Option("--data-seed", help="Seed for the dialogues only (default: --seed).")] = None,
     facts: Annotated[Optional[str], typer.Option("--facts", help="Fact bank (default: the paper's 33 facts).")] = None,
@@ -43,6 +45,8 @@ def truth(
     Example: cag reproduce truth --seed 0 --json
     """
     from causal_agents.truth.reproduce import reproduce_truth
+
+    model = o.with_gguf(model, gguf_file)
 
     overrides = {k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)) if v is not None}
     if lora:

@@ -6,12 +6,14 @@ from typing import Annotated, Optional
 
 import typer
 
+from causal_agents.cli import options as o
 from causal_agents.cli.output import console, emit_json, info
 
 
 def stream(
     model: Annotated[Optional[str], typer.Option("--model", help="Base causal LM (hub name or path). Default: the embedded tiny "
                                                  "model, a smoke run (it solves ~0%). Qwen/Qwen2.5-0.5B on a GPU is the paper's experiment.")] = None,
+    gguf_file: o.GgufFile = None,
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Output directory (default: runs/stream-seed<SEED>).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the splits, the weights, the batch order and the sampling.")] = 0,
     quick: Annotated[bool, typer.Option("--quick", help="CI smoke size: 20/10/10 problems, 8 wrong attempts, K=2, 24-token answers, 1 epoch.")] = False,
@@ -44,6 +46,8 @@ def stream(
     Example: cag reproduce stream --model Qwen/Qwen2.5-0.5B --out runs/stream-qwen
     """
     from dataclasses import replace
+
+    model = o.with_gguf(model, gguf_file)
 
     from causal_agents.stem.reproduce import METHODS, StreamExperiment
     from causal_agents.stem.reproduce import quick as quick_size

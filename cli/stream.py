@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from causal_agents.cli import options as o
 from causal_agents.cli.output import emit_json, info
 
 
@@ -14,6 +15,7 @@ def stream(
     output: Annotated[str, typer.Option("-o", "--output", help="Stream records to write (.jsonl, .jsonl.gz or .parquet, atomically).")],
     model: Annotated[Optional[str], typer.Option("--model", help="Policy: a `cag train` run directory, a local model or a hub name. "
                                                  "Default: the embedded tiny model (random weights from --seed).")] = None,
+    gguf_file: o.GgufFile = None,
     n_wrong: Annotated[int, typer.Option("--n-wrong", help="Stop after this many wrong attempts (the paper: 400).")] = 400,
     budget: Annotated[Optional[int], typer.Option("--budget", help="Stop after this many attempts in all (default: 8 passes over the split).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts sampled together.")] = 32,
@@ -33,6 +35,8 @@ def stream(
     Example: cag stream data/stem/agent.jsonl --model runs/stream/sft -o stream.jsonl --n-wrong 400
     """
     from causal_agents.stem.collect import CollectOptions, collect_to_file
+
+    model = o.with_gguf(model, gguf_file)
 
     opts = CollectOptions(n_wrong=n_wrong, budget=budget, batch_size=batch_size, max_new_tokens=max_new_tokens,
                           temperature=temperature, top_p=top_p, seed=seed, verdicts=verdicts)

@@ -28,6 +28,7 @@ def train(
                                                  "byte-level tokenizer) that runs anywhere.")] = None,
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Run directory (default: runs/train). With "
                                                "several masks, one run directory per mask inside it.")] = None,
+    gguf_file: o.GgufFile = None,
     tokenizer: o.Tokenizer = None,
     renderer: o.Renderer = "plain",
     recipe: Annotated[str, typer.Option("--recipe", help="Defaults for the knobs below. paper: AdamW lr 2e-5, "
@@ -75,6 +76,8 @@ def train(
     Example: cag train truth.jsonl --mask both --out runs/truth
     """
     from causal_agents.transcripts.tagging import iter_tagged
+
+    model = o.with_gguf(model, gguf_file)
     from causal_agents.training.config import TrainConfig
     from causal_agents.training.loop import prepare, train as run_train
 
