@@ -44,6 +44,8 @@ def train(
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="constant, linear or cosine (after warm-up).")] = None,
     warmup: Annotated[Optional[float], typer.Option("--warmup", help="Warm-up: a fraction of steps (<1) or a step count.")] = None,
     dtype: Annotated[Optional[str], typer.Option("--dtype", help="auto (bf16 on GPUs that support it, else fp32), bf16, fp16 or fp32.")] = None,
+    amp: Annotated[Optional[str], typer.Option("--amp", help="bf16 autocast over fp32 master weights: auto (on for a "
+                                               "CPU with native bf16, avx512_bf16 or AMX; off elsewhere), bf16 or off.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the initial weights (tiny model, LoRA) and the batch order.")] = 0,
     loss_weighting: Annotated[str, typer.Option("--loss-weighting", help="token: mean over the step's supervised "
                                                 "tokens. sequence: each transcript weighs the same. message: each "
@@ -83,7 +85,7 @@ def train(
 
     cfg = TrainConfig(modes=parse_modes(mask), model=model, tokenizer=tokenizer, renderer=renderer, recipe=recipe,
                       lr=lr, weight_decay=weight_decay, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum,
-                      grad_clip=grad_clip, scheduler=scheduler, warmup=warmup, dtype=dtype, seed=seed,
+                      grad_clip=grad_clip, scheduler=scheduler, warmup=warmup, dtype=dtype, amp=amp, seed=seed,
                       loss_weighting=loss_weighting, max_length=max_length, lora=lora, lora_r=lora_r,
                       lora_alpha=lora_alpha, lora_targets=tuple(t.strip() for t in lora_targets.split(",") if t.strip()),
                       save_every=save_every, max_steps=max_steps, device=device, threads=threads,

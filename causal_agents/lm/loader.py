@@ -45,6 +45,32 @@ def pick_dtype(name: str, device):
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (avx512_bf16 or AMX): without it, torch
+    emulates bf16 matmuls, which is far slower than fp32."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def pick_amp(name: str, device, dtype) -> bool:
+    """Whether to run bf16 autocast over the weights: ``bf16`` always, ``off`` never, ``auto``
+    for fp32 weights on a CPU with native bf16 (a GPU gets bf16 weights from ``pick_dtype``)."""
+    import torch
+
+    if name == "bf16":
+        return True
+    if name == "auto":
+        return device.type == "cpu" and dtype == torch.float32 and cpu_has_native_bf16()
+    return False
+
+
 def quiet_transformers() -> None:
     """Turn off transformers' own bars (loading weights, writing shards): cag draws its own
     progress, and `--no-progress` must leave stderr free of bars."""
