@@ -43,8 +43,8 @@ def tag_options(selves, role_map, text_roles, fmt):
 
 
 GgufFile = Annotated[Optional[str], typer.Option(
-    "--gguf-file", help="With --model DIR: load the GGUF file NAME inside DIR, dequantized (needs "
-    "pip install 'cag[gguf]'). --model FILE.gguf does the same.")]
+    "--gguf-file", help="With --model DIR: load the GGUF file NAME inside DIR, dequantized (needs the "
+    "gguf package: pip install gguf). --model FILE.gguf does the same.")]
 
 
 def with_gguf(model, gguf_file: str | None):
