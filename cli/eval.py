@@ -35,6 +35,7 @@ def stem(
     test: Annotated[str, typer.Argument(help="Held-out problem file from `cag data stem` (test.jsonl or .parquet).")],
     model: Annotated[List[str], typer.Option("--model", "-m", help="NAME=PATH (repeatable): a `cag train` run directory, local model "
                                              "or hub name; PATH alone is named after its directory; 'tiny' is the embedded model.")],
+    gguf_file: o.GgufFile = None,
     base: Annotated[Optional[str], typer.Option("--base", help="The first-attempt policy of the gated protocol and of the "
                                                 "stream-matched table (the frozen SFT model of \"Continual, interactive, causal agents\" (de Freitas and Ortega, 2026)) (default: the first --model).")] = None,
     gated: Annotated[List[str], typer.Option("--gated", help="Policies that get the verifier-gated repair protocol (repeatable) (default: all).")] = [],
@@ -55,6 +56,8 @@ def stem(
     Example: cag eval stem data/stem/test.jsonl -m sft=runs/stream/sft -m do=runs/stream/do_stream --base sft
     """
     from causal_agents.stem.evaluate import slim, write_outputs
+
+    model = o.with_gguf(model, gguf_file)
 
     specs = parse_model_specs(model)
     result = evaluate_models(test, specs, base=base, gated=gated or None, max_new_tokens=max_new_tokens,

@@ -93,3 +93,32 @@ def default(owner, name: str):
     if p is None or p.default is inspect.Parameter.empty:
         raise KeyError(f"{owner.__name__} has no parameter {name!r} with a default")
     return p.default
+
+
+GgufFile = Annotated[Optional[str], typer.Option(
+    "--gguf-file", help="With --model DIR: load the GGUF file NAME inside DIR, dequantized (needs the "
+    "gguf package: pip install gguf). --model FILE.gguf does the same.")]
+
+
+def with_gguf(model, gguf_file: str | None):
+    """``--model DIR --gguf-file NAME`` as the one path ``DIR/NAME`` the loader takes. With a
+    repeatable --model (a list, entries possibly ``NAME=PATH``), every directory that holds
+    NAME gets it; at least one must."""
+    import os
+
+    if not gguf_file:
+        return model
+    if not gguf_file.lower().endswith(".gguf"):
+        raise typer.BadParameter(f"expected a .gguf file name, got {gguf_file!r}", param_hint="--gguf-file")
+    if model is None:
+        raise typer.BadParameter("needs --model DIR (the directory holding the file)", param_hint="--gguf-file")
+    many = isinstance(model, (list, tuple))
+    out, hits = [], 0
+    for spec in (model if many else [model]):
+        name, sep, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        if os.path.isdir(path) and os.path.isfile(os.path.join(path, gguf_file)):
+            path, hits = os.path.join(path, gguf_file), hits + 1
+        out.append(f"{name}{sep}{path}")
+    if not hits:
+        raise typer.BadParameter(f"no --model directory holds {gguf_file!r}", param_hint="--gguf-file")
+    return out if many else out[0]

@@ -30,6 +30,7 @@ def probe(
     facts: Annotated[str, typer.Option("--facts", help="Fact bank: JSON list of {topic, true, false} or {\"facts\": [...]}.")],
     model: Annotated[List[str], typer.Option("--model", help="Run directory, local model or hub name (repeatable: "
                                              "models are compared side by side).")],
+    gguf_file: o.GgufFile = None,
     probes: Annotated[str, typer.Option("--probe", help=f"{', '.join(PROBES)}, comma-separated, or all.")] = "all",
     context: Annotated[Optional[str], typer.Option("--context", help="Context paragraph before each probe "
                                                    "(default: the one `cag data dialogues` writes).")] = None,
@@ -52,6 +53,8 @@ def probe(
     """
     from causal_agents.truth.dialogues import load_facts
     from causal_agents.truth.probes import plot_margins
+
+    model = o.with_gguf(model, gguf_file)
 
     which = parse_probes(probes)
     if plot and "margin" not in which:

@@ -20,6 +20,7 @@ def truth(
     model: Annotated[Optional[str], typer.Option("--model", help="Hugging Face causal LM (hub name or path). Default: "
                                                  "the embedded tiny model (2 to 4 minutes on an idle 2-core CPU). "
                                                  "Qwen/Qwen2.5-0.5B on a GPU is the paper's experiment.")] = None,
+    gguf_file: o.GgufFile = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the dialogues, the initial weights and the batch order.")] = default(reproduce_truth, "seed"),
     data_seed: Annotated[Optional[int], typer.Option("--data-seed", help="Seed for the dialogues only (default: --seed).")] = None,
     facts: Annotated[Optional[str], typer.Option("--facts", help="Fact bank (default: the paper's 33 facts).")] = None,
@@ -46,6 +47,7 @@ def truth(
 
     Example: cag reproduce truth --seed 0 --json
     """
+    model = o.with_gguf(model, gguf_file)
     overrides = {k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)) if v is not None}
     if lora:
         overrides["lora"] = True

@@ -19,6 +19,7 @@ _Q = quick(_D)
 def stream(
     model: Annotated[Optional[str], typer.Option("--model", help="Base causal LM (hub name or path). Default: the embedded tiny "
                                                  "model, a smoke run (it solves ~0%). Qwen/Qwen2.5-0.5B on a GPU is the paper's experiment.")] = None,
+    gguf_file: o.GgufFile = None,
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Output directory (default: runs/stream-seed<SEED>).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the splits, the weights, the batch order and the sampling.")] = _D.seed,
     quick: Annotated[bool, typer.Option("--quick", help=f"CI smoke size: {_Q.counts['sft']}/{_Q.counts['agent']}/{_Q.counts['test']} problems, {_Q.n_wrong} wrong attempts, K={_Q.rest_k}, {_Q.max_new_tokens}-token answers, {_Q.epochs} epoch.")] = False,
@@ -50,6 +51,7 @@ def stream(
 
     Example: cag reproduce stream --model Qwen/Qwen2.5-0.5B --out runs/stream-qwen
     """
+    model = o.with_gguf(model, gguf_file)
     try:
         exp = experiment(quick, counts={"sft": n_sft, "agent": n_agent, "test": n_test}, methods=methods, k=k,
                          groups=groups, model=model, seed=seed, lora=lora, verdicts=verdicts, device=device,

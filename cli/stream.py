@@ -19,6 +19,7 @@ def stream(
     output: Annotated[str, typer.Option("-o", "--output", help="Stream records to write (.jsonl, .jsonl.gz or .parquet, atomically).")],
     model: Annotated[Optional[str], typer.Option("--model", help="Policy: a `cag train` run directory, a local model or a hub name. "
                                                  "Default: the embedded tiny model (random weights from --seed).")] = None,
+    gguf_file: o.GgufFile = None,
     n_wrong: Annotated[int, typer.Option("--n-wrong", help="Stop after this many wrong attempts (the paper: 400).")] = _D.n_wrong,
     budget: Annotated[Optional[int], typer.Option("--budget", help="Stop after this many attempts in all (default: 8 passes over the split).")] = _D.budget,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts sampled together.")] = _D.batch_size,
@@ -37,6 +38,7 @@ def stream(
 
     Example: cag stream data/stem/agent.jsonl --model runs/stream/sft -o stream.jsonl --n-wrong 400
     """
+    model = o.with_gguf(model, gguf_file)
     opts = CollectOptions(n_wrong=n_wrong, budget=budget, batch_size=batch_size, max_new_tokens=max_new_tokens,
                           temperature=temperature, top_p=top_p, seed=seed, verdicts=verdicts)
 

@@ -52,7 +52,10 @@ def train(
     grad_clip: Annotated[Optional[float], typer.Option("--grad-clip", help="Clip the global grad norm (0: off).")] = D("grad_clip"),
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="constant, linear or cosine (after warm-up).")] = D("scheduler"),
     warmup: Annotated[Optional[float], typer.Option("--warmup", help="Warm-up: a fraction of steps (<1) or a step count.")] = D("warmup"),
+    gguf_file: o.GgufFile = None,
     dtype: Annotated[Optional[str], typer.Option("--dtype", help="auto (bf16 on GPUs that support it, else fp32), bf16, fp16 or fp32.")] = D("dtype"),
+    amp: Annotated[Optional[str], typer.Option("--amp", help="bf16 autocast over fp32 master weights: auto (on for a "
+                                               "CPU with native bf16, avx512_bf16 or AMX; off elsewhere), bf16 or off.")] = D("amp"),
     seed: o.seed("Seeds the initial weights (tiny model, LoRA) and the batch order.") = D("seed"),
     loss_weighting: Annotated[str, typer.Option("--loss-weighting", help="token: mean over the step's supervised "
                                                 "tokens. sequence: each transcript weighs the same. message: each "
@@ -99,13 +102,15 @@ def train(
     for r in report_to:
         if r not in REPORTERS:
             raise typer.BadParameter(f"expected one of {', '.join(REPORTERS)}, got {r!r}", param_hint="--report-to")
+
+    model = o.with_gguf(model, gguf_file)
     from causal_agents.training.loop import prepare, train as run_train
     records, notes, tag_opts = _read(inputs, renderer, o.tag_options(self_, role_map, text_role, format, messages_key,
                                                                      group_by_file, demonstrations))
 
     cfg = TrainConfig(modes=parse_modes(mask), model=model, tokenizer=tokenizer, renderer=renderer, recipe=recipe,
                       lr=lr, weight_decay=weight_decay, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum,
-                      grad_clip=grad_clip, scheduler=scheduler, warmup=warmup, dtype=dtype, seed=seed,
+                      grad_clip=grad_clip, scheduler=scheduler, warmup=warmup, dtype=dtype, amp=amp, seed=seed,
                       loss_weighting=loss_weighting, max_length=max_length, truncate=truncate, engine=engine,
                       gradient_checkpointing=gradient_checkpointing, report_to=tuple(report_to), lora=lora, lora_r=lora_r,
                       lora_alpha=lora_alpha, lora_targets=tuple(t.strip() for t in lora_targets.split(",") if t.strip()),

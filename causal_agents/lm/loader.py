@@ -2,18 +2,19 @@
 reproduce, GRPO) gets its model, tokenizer, device and dtype here.
 
 ``model`` is ``None``/``"tiny"`` (the embedded tiny model, random weights from ``seed``), a
-hub name, a local model directory, or a cag run directory (a full fine-tune, or a LoRA
-adapter that peft loads with its base). The pad-token fallback, the device and the dtype are
+hub name, a local model directory, a GGUF file (dequantized; needs ``cag[gguf]``), or a cag
+run directory (a full fine-tune, or a LoRA adapter that peft loads with its base). The pad-token fallback, the device and the dtype are
 chosen in one place, so a model probed, sampled and trained is the same model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from causal_agents.errors import CagError
 from causal_agents.lm.tiny_model import is_tiny, tiny_model
-from causal_agents.transcripts.tokenizer import load_tokenizer
+from causal_agents.transcripts.tokenizer import load_tokenizer, require_gguf, split_gguf
 
 DTYPES = ("auto", "bf16", "fp16", "fp32")
 
@@ -44,6 +45,32 @@ def pick_dtype(name: str, device):
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (avx512_bf16 or AMX): without it, torch
+    emulates bf16 matmuls, which is far slower than fp32."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def pick_amp(name: str, device, dtype) -> bool:
+    """Whether to run bf16 autocast over the weights: ``bf16`` always, ``off`` never, ``auto``
+    for fp32 weights on a CPU with native bf16 (a GPU gets bf16 weights from ``pick_dtype``)."""
+    import torch
+
+    if name == "bf16":
+        return True
+    if name == "auto":
+        return device.type == "cpu" and dtype == torch.float32 and cpu_has_native_bf16()
+    return False
+
+
 def quiet_transformers() -> None:
     """Turn off transformers' own bars (loading weights, writing shards): cag draws its own
     progress, and `--no-progress` must leave stderr free of bars."""
@@ -69,6 +96,9 @@ def load_weights(model: str | None, tokenizer, dtype, seed: int = 0):
     quiet_transformers()
     if is_tiny(model):
         return tiny_model(tokenizer, seed).to(dtype)
+    gguf = split_gguf(model)
+    if gguf is not None:
+        return load_gguf(*gguf, dtype=dtype)
     try:
         if os.path.exists(os.path.join(model, "adapter_config.json")):
             from peft import AutoPeftModelForCausalLM
@@ -79,6 +109,79 @@ def load_weights(model: str | None, tokenizer, dtype, seed: int = 0):
         return AutoModelForCausalLM.from_pretrained(model, dtype=dtype)
     except (OSError, ValueError) as e:
         raise CagError(f"cannot load a causal LM from {model!r}: {e}") from e
+
+
+def load_gguf(directory: str, name: str, dtype=None):
+    """A GGUF file's model, dequantized, as an ordinary ``PreTrainedModel``.
+
+    transformers marks a GGUF-loaded model as quantized: ``save_pretrained`` refuses it and
+    its config carries a ``quantization_config`` that TRL refuses. Copying its weights into a
+    model built from the same config without that entry gives a model whose run directory is
+    a plain HF directory (AutoModelForCausalLM, peft and TRL load it)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    require_gguf()
+    try:
+        with _quiet_gguf():
+            src = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, dtype=torch.float32)
+    except (OSError, ValueError, KeyError) as e:
+        raise CagError(f"cannot load a causal LM from {os.path.join(directory, name)}: {e}") from e
+    config = src.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.name_or_path = os.path.join(directory, name)
+    state = src.state_dict()
+    del src
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    # strict: every tensor of the file lands in the new model (tied embeddings share one)
+    model.load_state_dict(state, strict=True)
+    return model.to(dtype) if dtype is not None else model
+
+
+@contextlib.contextmanager
+def _quiet_gguf():
+    """transformers draws its GGUF dequantizing bar with a plain tqdm that its progress-bar
+    switch does not reach; `--no-progress` must leave stderr free of bars."""
+    import functools
+
+    import transformers.modeling_gguf_pytorch_utils as gg
+
+    orig = gg.tqdm
+    gg.tqdm = functools.partial(orig, disable=True)
+    try:
+        yield
+    finally:
+        gg.tqdm = orig
+
+
+def convert_gguf(path: str, out: str) -> str:
+    """Write the GGUF file ``path`` as an ordinary HF model directory ``out`` (model and
+    tokenizer), atomically: a temporary directory beside ``out``, renamed when complete."""
+    import shutil
+    import tempfile
+
+    d, f = split_gguf(path)
+    quiet_transformers()
+    tok = load_tokenizer(path)
+    model = load_gguf(d, f)
+    parent = os.path.dirname(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+    try:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is an ordinary directory
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            if not os.path.exists(os.path.join(out, "config.json")):
+                raise
+            shutil.rmtree(tmp)  # another process finished the same conversion first
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
 
 
 def load_model(model: str | None, device: str = "auto", seed: int = 0, dtype: str = "auto",

@@ -21,15 +21,19 @@ from causal_agents.lm.tiny_model import is_tiny
 
 RECIPES = {
     "paper": dict(lr=2e-5, weight_decay=0.01, epochs=4, batch_size=1, grad_accum=1, grad_clip=1.0,
-                  scheduler="constant", warmup=0.0, dtype="auto"),
+                  scheduler="constant", warmup=0.0, dtype="auto", amp="auto"),
     # From scratch: a large lr with warm-up and linear decay, 24 passes (benchmarks/bench_truth.py
     # checks the paper's result on 3 seeds).
     "tiny": dict(lr=2e-3, weight_decay=0.01, epochs=24, batch_size=8, grad_accum=1, grad_clip=1.0,
-                 scheduler="linear", warmup=0.05, dtype="fp32"),
+                 scheduler="linear", warmup=0.05, dtype="fp32", amp="off"),
 }
 SCHEDULERS = ("constant", "linear", "cosine")
 ENGINES = ("cag", "trl")               # cag: this package's loop; trl: TRL's SFTTrainer on the same plan
 REPORTERS = ("none", "tensorboard", "wandb")
+# Mixed precision: bf16 autocast over fp32 master weights. auto: on for fp32 weights on a CPU
+# with native bf16 matmuls (avx512_bf16 or amx_bf16), off elsewhere: on a CPU without them bf16
+# matmuls are emulated, measured here at 0.18 GFLOP/s against 10 in fp32 (benchmarks/bench_train.py).
+AMPS = ("auto", "bf16", "off")
 
 
 @dataclass
@@ -49,6 +53,7 @@ class TrainConfig:
     scheduler: str | None = None
     warmup: float | None = None         # fraction of steps (< 1) or a step count (>= 1)
     dtype: str | None = None
+    amp: str | None = None              # auto, bf16 or off (see AMPS)
     seed: int = 0
     loss_weighting: str = "token"
     max_length: int | None = None
@@ -85,6 +90,8 @@ class TrainConfig:
         if bad:
             raise CagError(f"unknown --report-to {bad[0]!r} (expected {', '.join(REPORTERS)})")
         cfg = replace(cfg, report_to=tuple(r for r in cfg.report_to if r != "none"))
+        if cfg.amp not in AMPS:
+            raise CagError(f"unknown --amp {cfg.amp!r} (expected {', '.join(AMPS)})")
         if cfg.dtype not in DTYPES:
             raise CagError(f"unknown --dtype {cfg.dtype!r} (expected {', '.join(DTYPES)})")
         return cfg

@@ -19,11 +19,12 @@ import time
 from dataclasses import dataclass
 
 from causal_agents.errors import CagError
-from causal_agents.lm.loader import pick_device, pick_dtype
+from causal_agents.lm.loader import pick_amp, pick_device, pick_dtype
 from causal_agents.transcripts.labels import IGNORE_INDEX
 from causal_agents.training.config import TrainConfig
 from causal_agents.training.model import build_model, lr_lambda
 from causal_agents.training.data import Prepared, collate, plan_steps, prepare
+from causal_agents.training.loss import chunked_loss, head_parts
 from causal_agents.training.rundir import (METRICS_FILE, RUN_MARKER, MetricsWriter, clear_run_dir, has_progress,
                                            is_complete,
                                            latest_checkpoint, run_dir_for, save_checkpoint, save_final,
@@ -181,17 +182,26 @@ def _step_weight(prep: Prepared, step_mbs, mode: str) -> float:
     return float(sum(prep.examples[i].weights[mode].sum() for mb in step_mbs for i in mb))
 
 
-def loss_step(model, ids, tgt, w, scale: float):
+def loss_step(model, ids, tgt, w, scale: float, amp: bool = False, chunked: bool = True):
     """Forward and backward of one micro-batch; returns the detached loss it added.
 
     ``tgt`` holds the labels (IGNORE_INDEX where not supervised) and ``w`` the per-token loss
-    weights, both (B, T) and already shifted; the loss is sum(w * NLL) * ``scale``, where
-    ``scale`` divides by the whole step's weight (all micro-batches and ranks).
+    weights, both (B, T-1) and already shifted; the loss is sum(w * NLL) * ``scale``, where
+    ``scale`` divides by the whole step's weight (all micro-batches and ranks). ``amp``: bf16
+    autocast with fp32 master weights. ``chunked``: the LM head and cross-entropy run over
+    chunks of positions (causal_agents.training.loss), never holding the whole batch's logits;
+    models whose logits are not a plain linear head (and DDP) take the full-logits path.
     """
     import torch
     import torch.nn.functional as F
 
-    logits = model(input_ids=ids).logits           # (B, T, V)
+    parts = head_parts(model) if chunked else None
+    if parts is not None:
+        loss = chunked_loss(*parts, ids, tgt, w, scale, amp)
+        loss.backward()
+        return loss.detach()
+    with torch.autocast(device_type=ids.device.type, dtype=torch.bfloat16, enabled=amp):
+        logits = model(input_ids=ids).logits           # (B, T, V)
     # targets and weights padded by one column to the logits' shape: the loss reads the
     # logits in place (no gather of supervised rows, no copy of a slice) and costs the same
     # under obs and do masks
@@ -250,6 +260,7 @@ def _step(cfg, st: _State, prep, mbs, mode, total_w, device, rank, world):
     import torch
 
     pad = prep.tokenizer.pad_token_id
+    amp = pick_amp(cfg.amp, device, next(st.model.parameters()).dtype)
     mine = mbs[rank::world]
     n_local = max(1, math.ceil(len(mbs) / world))
     step_loss = torch.zeros((), device=device)
@@ -260,7 +271,7 @@ def _step(cfg, st: _State, prep, mbs, mode, total_w, device, rank, world):
         ids, tgt, w = (t.to(device) for t in collate(prep.examples, idx, mode, pad))
         sync = contextlib.nullcontext() if (world == 1 or j == n_local - 1) else st.ddp_model.no_sync()
         with sync:
-            step_loss += loss_step(st.ddp_model, ids, tgt, w, scale)
+            step_loss += loss_step(st.ddp_model, ids, tgt, w, scale, amp=amp)
         ntok += int((ids != pad).sum()) if j < len(mine) else 0
     if cfg.grad_clip and cfg.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(st.params, cfg.grad_clip)

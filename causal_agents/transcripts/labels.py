@@ -184,10 +184,35 @@ def classify(enc, spans: list[tuple]):
     cls = sp[owner, 2].astype(np.int8)
     seg = sp[owner, 3].astype(np.int32)
     tr = sp[owner, 4].astype(bool)
-    straddlers = {t for t, k, c in first if enc.token_to_chars(t)[0] < spans[k][0]}
-    for t in straddlers:
-        a, b = enc.token_to_chars(t)
-        idx = np.nonzero((sp[:, 0] < max(b, a + 1)) & (sp[:, 1] > a))[0]
-        win = idx[np.argmax(_PRIORITY[sp[idx, 2]])]
-        cls[t], seg[t], tr[t] = sp[win, 2], sp[win, 3], sp[idx, 4].all()
+    chars = {}
+    for t, k, _c in first:
+        if t not in chars:
+            chars[t] = enc.token_to_chars(t)
+    straddlers = sorted({t for t, k, _c in first if chars[t][0] < spans[k][0]})
+    if straddlers:
+        _resolve_straddlers(np.array(straddlers), np.array([chars[t] for t in straddlers]).reshape(-1, 2),
+                            sp, cls, seg, tr)
     return cls, seg, tr, len(straddlers)
+
+
+def _resolve_straddlers(toks: np.ndarray, ab: np.ndarray, sp: np.ndarray, cls, seg, tr) -> None:
+    """Give each straddling token (character range ``ab``) the most protective class among the
+    spans it overlaps (the first such span on a tie), trainable only if all of them are.
+
+    Spans tile the text in order, so the spans a token overlaps are one contiguous run, found
+    by two binary searches; the whole chunk of straddlers is resolved in a few numpy passes
+    (SmolLM2 merges the prefix's space with the next word, so every turn has one)."""
+    a = ab[:, 0]
+    b = np.maximum(ab[:, 1], a + 1)
+    if (np.diff(sp[:, 0]) < 0).any() or (np.diff(sp[:, 1]) < 0).any():
+        raise CagError("renderer spans out of order: they must tile the text from start to end")
+    lo = np.searchsorted(sp[:, 1], a, side="right")   # first span ending after a
+    hi = np.searchsorted(sp[:, 0], b, side="left")    # spans starting before b
+    lens = hi - lo
+    starts = np.cumsum(lens) - lens
+    idx = np.repeat(lo - starts, lens) + np.arange(int(lens.sum()))  # flattened runs of span indices
+    big = len(sp) + 1
+    key = _PRIORITY[sp[idx, 2]].astype(np.int64) * big + (big - 1 - idx)  # max: highest priority, then first
+    win = big - 1 - (np.maximum.reduceat(key, starts) % big)
+    cls[toks], seg[toks] = sp[win, 2], sp[win, 3]
+    tr[toks] = np.minimum.reduceat(sp[idx, 4], starts).astype(bool)

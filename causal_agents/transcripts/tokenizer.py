@@ -8,6 +8,7 @@ builder maps token classes by offsets). It carries a ChatML template so the
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from causal_agents.errors import CagError
@@ -76,10 +77,12 @@ def load_tokenizer(name_or_path: str | None = None):
     holding a generic fast tokenizer (as cag saves its own) loads exactly as saved:
     AutoTokenizer would pick the class of the directory's model config (Qwen2Tokenizer for
     the tiny model), whose built-in pre-tokenizer re-splits the text unlike training."""
-    import os
 
     if name_or_path in (None, "", BYTE_TOKENIZER):
         return byte_level_tokenizer()
+    gguf = split_gguf(name_or_path)
+    if gguf is not None:
+        return _gguf_tokenizer(*gguf)
     if os.path.isdir(name_or_path):
         if not any(os.path.exists(os.path.join(name_or_path, f)) for f in TOKENIZER_FILES):
             raise CagError(f"{name_or_path} has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}, ...); "
@@ -101,8 +104,39 @@ def load_tokenizer(name_or_path: str | None = None):
     return tok
 
 
+def split_gguf(name_or_path: str | None) -> tuple[str, str] | None:
+    """(directory, file name) when ``name_or_path`` names a GGUF file, else ``None``.
+
+    transformers loads GGUF as ``from_pretrained(directory, gguf_file=name)``; cag passes the
+    file's path around as one string so every command accepts it wherever it takes a model."""
+
+    if not name_or_path or not name_or_path.lower().endswith(".gguf"):
+        return None
+    if not os.path.isfile(name_or_path):
+        raise CagError(f"{name_or_path}: no such GGUF file")
+    d, f = os.path.split(os.path.abspath(name_or_path))
+    return d, f
+
+
+def require_gguf() -> None:
+    """transformers reads GGUF through the optional ``gguf`` package (``pip install 'cag[gguf]'``)."""
+    import importlib.util
+
+    if importlib.util.find_spec("gguf") is None:
+        raise CagError("loading a GGUF file needs the gguf package: pip install 'cag[gguf]' (or pip install gguf)")
+
+
+def _gguf_tokenizer(directory: str, name: str):
+    from transformers import AutoTokenizer
+
+    require_gguf()
+    try:
+        return AutoTokenizer.from_pretrained(directory, gguf_file=name)
+    except (OSError, ValueError, KeyError) as e:
+        raise CagError(f"cannot read a tokenizer from {os.path.join(directory, name)}: {e}") from e
+
+
 def _saved_class(path: str) -> str | None:
-    import os
 
     import orjson
 

@@ -1,0 +1,87 @@
+"""The chunked loss (causal_agents.training.loss) equals full logits' loss and gradients."""
+
+import pytest
+import torch
+
+from causal_agents.lm.tiny_model import tiny_model
+from causal_agents.training.loop import loss_step
+from causal_agents.training.loss import LinearCrossEntropy, head_parts
+
+
+def _batch(vocab, B=3, T=17, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, vocab, (B, T), generator=g)
+    tgt = ids[:, 1:].clone()
+    w = torch.rand(B, T - 1, generator=g)
+    w[w < 0.3] = 0.0                      # unsupervised positions
+    tgt[0, :4] = -100                     # ignored labels
+    w[1, -3:] = 0.0
+    return ids, tgt, w
+
+
+def _grads(model):
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_chunked_loss_and_gradients_equal_full_logits(byte_tok, seed):
+    model = tiny_model(byte_tok, 0)
+    ids, tgt, w = _batch(len(byte_tok), seed=seed)
+    assert head_parts(model) is not None
+    full = loss_step(model, ids, tgt, w, 0.1, chunked=False)
+    g_full = _grads(model)
+    model.zero_grad(set_to_none=True)
+    chunked = loss_step(model, ids, tgt, w, 0.1, chunked=True)
+    g_chunk = _grads(model)
+    torch.testing.assert_close(chunked, full, rtol=1e-5, atol=1e-6)
+    assert g_full.keys() == g_chunk.keys()
+    for k in g_full:  # the tied embedding gets both its input and its head gradient
+        torch.testing.assert_close(g_chunk[k], g_full[k], rtol=1e-4, atol=1e-6, msg=k)
+
+
+def test_chunks_smaller_than_the_batch_give_the_same_loss():
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(50, 8, generator=g, requires_grad=True)
+    W = torch.randn(11, 8, generator=g, requires_grad=True)
+    t = torch.randint(0, 11, (50,), generator=g)
+    t[::7] = -100
+    w = torch.rand(50, generator=g)
+    ref = (torch.nn.functional.cross_entropy(h @ W.T, t, reduction="none") * w).sum() * 0.5
+    ref.backward()
+    gh, gW = h.grad.clone(), W.grad.clone()
+    h.grad = W.grad = None
+    out = LinearCrossEntropy.apply(h, W, t, w, 0.5, 7, torch.float32)  # 8 chunks, the last partial
+    out.backward()
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(h.grad, gh)
+    torch.testing.assert_close(W.grad, gW)
+
+
+def test_amp_loss_is_close_to_fp32_and_deterministic(byte_tok):
+    model = tiny_model(byte_tok, 0)
+    ids, tgt, w = _batch(len(byte_tok))
+    ref = loss_step(model, ids, tgt, w, 0.1, chunked=False)
+    model.zero_grad(set_to_none=True)
+    a = loss_step(model, ids, tgt, w, 0.1, amp=True)
+    ga = _grads(model)
+    model.zero_grad(set_to_none=True)
+    b = loss_step(model, ids, tgt, w, 0.1, amp=True)
+    assert torch.equal(a, b) and all(torch.equal(ga[k], v) for k, v in _grads(model).items())
+    torch.testing.assert_close(a, ref, rtol=2e-2, atol=1e-3)
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # fp32 master weights
+
+
+def test_amp_choice(cag, tmp_path, monkeypatch):
+    import torch
+
+    from causal_agents.lm import loader
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(loader, "cpu_has_native_bf16", lambda: False)
+    assert not loader.pick_amp("auto", cpu, torch.float32)   # emulated bf16 is slower than fp32
+    monkeypatch.setattr(loader, "cpu_has_native_bf16", lambda: True)
+    assert loader.pick_amp("auto", cpu, torch.float32) and not loader.pick_amp("auto", cpu, torch.bfloat16)
+    assert loader.pick_amp("bf16", cpu, torch.float32) and not loader.pick_amp("off", cpu, torch.float32)
+    code, _, err = cag("train", "sample_data/truth_dialogues.jsonl", "--mask", "obs", "--amp", "fp8",
+                       "--no-progress", "--out", str(tmp_path / "r"))
+    assert code == 1 and "unknown --amp 'fp8' (expected auto, bf16, off)" in err
