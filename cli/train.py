@@ -92,17 +92,6 @@ def train(
 
     Example: cag train truth.jsonl --mask both --out runs/truth
     """
-    from causal_agents.transcripts.labels import TRUNCATE_SIDES
-    from causal_agents.training.config import ENGINES, REPORTERS
-
-    if truncate not in TRUNCATE_SIDES:
-        raise typer.BadParameter(f"expected left or right, got {truncate!r}", param_hint="--truncate")
-    if engine not in ENGINES:
-        raise typer.BadParameter(f"expected one of {', '.join(ENGINES)}, got {engine!r}", param_hint="--engine")
-    for r in report_to:
-        if r not in REPORTERS:
-            raise typer.BadParameter(f"expected one of {', '.join(REPORTERS)}, got {r!r}", param_hint="--report-to")
-
     model = o.with_gguf(model, gguf_file)
     from causal_agents.training.loop import prepare, train as run_train
     records, notes, tag_opts = _read(inputs, renderer, o.tag_options(self_, role_map, text_role, format, messages_key,
@@ -120,6 +109,10 @@ def train(
     info("\n".join([prep.summary_line(), *notes]))
     results = run_train(cfg, records, out, source=source, resume=resume, overwrite=overwrite,
                         progress=progress, prepared=prep, log=info, parallel=parallel)
+    _report(prep, results, json)
+
+
+def _report(prep, results: dict, json: bool) -> None:
     if json:
         emit_json({"supervised_tokens": prep.supervised, "tokens": prep.tokens, "runs": results})
         return

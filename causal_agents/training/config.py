@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass, field, replace
 
 import orjson
 
-from causal_agents.errors import CagError
+from causal_agents.errors import UsageError
 from causal_agents.lm.loader import DTYPES
 from causal_agents.lm.tiny_model import is_tiny
+from causal_agents.transcripts.options import TRUNCATE_SIDES
 
 RECIPES = {
     "paper": dict(lr=2e-5, weight_decay=0.01, epochs=4, batch_size=1, grad_accum=1, grad_clip=1.0,
@@ -74,27 +75,18 @@ class TrainConfig:
     report_to: tuple = ()               # experiment trackers beside metrics.jsonl: tensorboard, wandb
 
     def resolved(self) -> "TrainConfig":
-        """A copy with ``auto`` resolved and every recipe knob filled in; unknown names are a CagError."""
-        recipe = self.recipe
-        if recipe == "auto":
-            recipe = "tiny" if is_tiny(self.model) else "paper"
-        if recipe not in RECIPES:
-            raise CagError(f"unknown --recipe {self.recipe!r} (expected auto, {', '.join(RECIPES)})")
+        """A copy with ``auto`` resolved and every recipe knob filled in. A value outside its
+        choices is a UsageError (exit 2) naming the flag."""
+        _choose("--recipe", self.recipe, ("auto", *RECIPES))
+        recipe = ("tiny" if is_tiny(self.model) else "paper") if self.recipe == "auto" else self.recipe
         vals = {k: (getattr(self, k) if getattr(self, k) is not None else v) for k, v in RECIPES[recipe].items()}
         cfg = replace(self, recipe=recipe, **vals)
-        if cfg.scheduler not in SCHEDULERS:
-            raise CagError(f"unknown --scheduler {cfg.scheduler!r} (expected {', '.join(SCHEDULERS)})")
-        if cfg.engine not in ENGINES:
-            raise CagError(f"unknown --engine {cfg.engine!r} (expected {', '.join(ENGINES)})")
-        bad = [r for r in cfg.report_to if r not in REPORTERS]
-        if bad:
-            raise CagError(f"unknown --report-to {bad[0]!r} (expected {', '.join(REPORTERS)})")
-        cfg = replace(cfg, report_to=tuple(r for r in cfg.report_to if r != "none"))
-        if cfg.amp not in AMPS:
-            raise CagError(f"unknown --amp {cfg.amp!r} (expected {', '.join(AMPS)})")
-        if cfg.dtype not in DTYPES:
-            raise CagError(f"unknown --dtype {cfg.dtype!r} (expected {', '.join(DTYPES)})")
-        return cfg
+        for flag, value, allowed in (("--scheduler", cfg.scheduler, SCHEDULERS), ("--engine", cfg.engine, ENGINES),
+                                     ("--amp", cfg.amp, AMPS), ("--dtype", cfg.dtype, DTYPES),
+                                     ("--truncate", cfg.truncate, TRUNCATE_SIDES),
+                                     *(("--report-to", r, REPORTERS) for r in cfg.report_to)):
+            _choose(flag, value, allowed)
+        return replace(cfg, report_to=tuple(r for r in cfg.report_to if r != "none"))
 
     def as_dict(self) -> dict:
         """A JSON-ready dict (tuples as lists), as written to cag_config.json."""
@@ -114,3 +106,6 @@ class TrainConfig:
         return hashlib.sha256(orjson.dumps(d, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
+def _choose(flag: str, value, allowed) -> None:
+    if value not in allowed:
+        raise UsageError(f"unknown {flag} {value!r} (expected {', '.join(allowed)})")

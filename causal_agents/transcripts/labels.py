@@ -25,11 +25,11 @@ import numpy as np
 
 from causal_agents.errors import CagError
 from causal_agents.transcripts.render import get_renderer
+from causal_agents.transcripts.options import TRUNCATE_SIDES  # noqa: F401  (re-exported)
 from causal_agents.transcripts.spans import AGENT, CLASS_NAMES, CONTEXT, PROTOCOL, WORLD, TokenClass  # noqa: F401
 
 IGNORE_INDEX = -100  # the Hugging Face convention: labels aligned with input_ids, -100 = no loss
 MODES = ("obs", "do")
-TRUNCATE_SIDES = ("right", "left")
 
 # Which classes each mode supervises, indexed by class code: obs everything but context, do
 # only what the world wrote (and the protocol around it).

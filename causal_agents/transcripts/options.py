@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+TRUNCATE_SIDES = ("right", "left")  # which end --max-length drops
+
 
 @dataclass
 class StatsOptions:

@@ -84,4 +84,4 @@ def test_amp_choice(cag, tmp_path, monkeypatch):
     assert loader.pick_amp("bf16", cpu, torch.float32) and not loader.pick_amp("off", cpu, torch.float32)
     code, _, err = cag("train", "sample_data/truth_dialogues.jsonl", "--mask", "obs", "--amp", "fp8",
                        "--no-progress", "--out", str(tmp_path / "r"))
-    assert code == 1 and "unknown --amp 'fp8' (expected auto, bf16, off)" in err
+    assert code == 2 and "unknown --amp 'fp8' (expected auto, bf16, off)" in err
