@@ -73,6 +73,7 @@ def probe(
 
 
 def print_tables(result: dict) -> None:
+    """The probes' summary per model and per fact, on stderr."""
     from rich.table import Table
 
     labels = list(result["models"])

@@ -61,6 +61,7 @@ def truth(
 
 
 def print_comparison(result: dict) -> None:
+    """The obs-vs-do table of a truth reproduction, on stderr."""
     from rich.table import Table
 
     nf = result["facts"]

@@ -67,6 +67,7 @@ def stream(
 
 
 def print_stream_result(result: dict) -> None:
+    """The stream reproduction's tables (accuracy per method and protocol, token accounting), on stderr."""
     from rich.table import Table
 
     from causal_agents.cli.eval import print_tables

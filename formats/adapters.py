@@ -53,6 +53,7 @@ MEDIA_PARTS = frozenset(["image", "image_url", "input_image", "audio", "input_au
 
 
 def detect_format(rec: dict) -> str:
+    """The format of ``rec`` from its key field (``forced`` wins); a record of no known format is an InputError listing its keys and the formats cag reads."""
     for fmt, key in KEY_FIELDS.items():
         if key == "text" and _is_message_row(rec):
             break
@@ -268,6 +269,7 @@ def _openai(rec: dict, key: str = "messages") -> list[dict]:
 
 
 def openai_message(m: Any, i: int, key: str = "messages") -> dict:
+    """One OpenAI-style message as cag's plain message (role, author, text, weight, provenance, tool fields)."""
     f = f"{key}[{i}]"
     if not isinstance(m, dict):
         raise InputError(f"expected an object, got {_tname(m)}", field=f)

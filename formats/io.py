@@ -49,6 +49,7 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
 
 
 def is_parquet(path: str) -> bool:
+    """True for a ``.parquet`` / ``.pq`` path (the only layout told by extension: it is binary)."""
     return path.endswith(".parquet") or path.endswith(".pq")
 
 
@@ -232,6 +233,7 @@ def _json_type(v: Any) -> str:
 
 
 def empty_input(name: str) -> InputError:
+    """The error for an input with no records (a pipeline that produced nothing is a bug upstream)."""
     return InputError("empty input: no records (expected JSON lines, a JSON array or JSON objects)", file=name)
 
 
@@ -522,12 +524,14 @@ class RecordWriter:
 
 
 def write_json_atomic(path: str, obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (temp file beside it, then rename)."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
 
 
 def read_json(path: str) -> Any:
+    """Read one JSON document; a missing or malformed file is one InputError naming it."""
     try:
         with open(path, "rb") as f:
             return orjson.loads(f.read())

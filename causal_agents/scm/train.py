@@ -99,6 +99,7 @@ def _check_resumable(ck: dict, cfg: "TrainConfig", digest: str, out: str) -> Non
 
 
 def load_checkpoint(path: str) -> dict:
+    """A `cag scm train` checkpoint as a dict: weights only (no code runs), checksums verified; InputError otherwise."""
     from causal_agents.formats.checkpoint import load_checkpoint_file
 
     ck = load_checkpoint_file(path)  # weights only (no code runs), checksums verified

@@ -21,6 +21,7 @@ CHUNK_ELEMENTS = 1 << 25
 
 
 def chunk_rows(vocab: int) -> int:
+    """Rows (positions) per chunk so that one chunk's logits stay near the chunk budget."""
     return max(64, CHUNK_ELEMENTS // max(1, vocab))
 
 

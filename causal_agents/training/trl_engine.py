@@ -134,6 +134,7 @@ def _callback(cfg, mode, prep, plan, n_steps: int, metrics: MetricsWriter, fp: s
 
 
 def latest_trainer_checkpoint(ckpt_dir: str) -> str | None:
+    """The newest ``checkpoint-N`` directory TRL wrote in ``run_dir``, or None."""
     found = glob.glob(os.path.join(ckpt_dir, "checkpoint-*"))
     return max(found, key=lambda p: int(p.rsplit("-", 1)[1])) if found else None
 

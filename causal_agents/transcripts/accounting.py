@@ -60,6 +60,7 @@ def _chunks(records: Iterable[dict], n: int, max_chars: int | None = None) -> It
 
 
 def record_chars(rec: dict) -> int:
+    """The characters a record renders to, roughly: what sizes a stats chunk and the per-record limit."""
     return sum(len(s.get("text") or "") for s in rec.get("segments") or ())
 
 

@@ -40,6 +40,7 @@ MAX_EXAMPLES = 20                 # refused ids listed in the metadata (all are 
 
 @dataclass
 class ExportOptions:
+    """What `cag export` writes: masks, output layout, truncation, shard size and columns."""
     tokenizer: str | None = None
     renderer: str = "plain"
     modes: tuple = ("do",)        # ("obs",), ("do",) or ("obs", "do") (labels_obs / labels_do)

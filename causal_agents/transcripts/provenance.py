@@ -48,6 +48,7 @@ ROLE_DEFAULTS = {
 
 @dataclass(frozen=True)
 class TagOptions:
+    """How `cag tag` decides who wrote each segment: selves, role map, text roles, a forced format, the messages key, grouping and demonstrations."""
     selves: tuple[str, ...] = ()
     role_map: dict = field(default_factory=dict)  # lower-cased role -> gate
     text_roles: tuple[str, ...] = DEFAULT_TEXT_ROLES
@@ -64,6 +65,7 @@ class TagOptions:
     def build(selves: Iterable[str] = (), role_map: Iterable[str] = (), text_roles: Iterable[str] = (),
               format: str | None = None, messages_key: str | None = None, group_by_file: bool = False,
               demonstrations: bool = False) -> "TagOptions":
+        """TagOptions from the CLI's flag values (role-map entries parsed, bad values a UsageError)."""
         if format is not None and format not in FORMATS:
             raise UsageError(f"--format expects one of {', '.join(FORMATS)}, got {format!r}")
         return TagOptions(selves=tuple(selves), role_map=parse_role_map(role_map),
@@ -71,6 +73,7 @@ class TagOptions:
                           messages_key=messages_key, group_by_file=group_by_file, demonstrations=demonstrations)
 
     def as_dict(self) -> dict:
+        """The options as a JSON-ready dict (recorded in cag_config.json)."""
         return {"selves": list(self.selves), "role_map": dict(self.role_map),
                 "text_roles": list(self.text_roles), "format": self.format, "messages_key": self.messages_key,
                 "group_by_file": self.group_by_file, "demonstrations": self.demonstrations}
@@ -82,6 +85,7 @@ class TagOptions:
 
 
 def parse_role_map(items: Iterable[str]) -> dict:
+    """``ROLE=GATE`` strings as {role: gate}; a bad entry is a UsageError naming --role-map."""
     out = {}
     for item in items:
         role, sep, gate = item.partition("=")

@@ -21,6 +21,7 @@ ON_ERROR = ("fail", "skip")
 
 @dataclass
 class TagCounts:
+    """Records read, tagged and rejected: read = tagged + rejected."""
     read: int = 0
     tagged: int = 0
     rejected: int = 0
@@ -65,6 +66,7 @@ def iter_tagged(paths: Iterable[str], opts: TagOptions | None = None, on_error: 
 
 
 def check_on_error(on_error: str) -> None:
+    """``fail`` or ``skip``, else a UsageError naming --on-error."""
     if on_error not in ON_ERROR:
         raise UsageError(f"--on-error expects fail or skip, got {on_error!r}")
 
@@ -100,6 +102,7 @@ def tagged_arrow_schema():
 
 
 def for_parquet(rec: dict) -> dict:
+    """A tagged record shaped for the Parquet schema (meta as a JSON string)."""
     import orjson
 
     out = dict(rec)
