@@ -285,6 +285,8 @@ def _step(cfg, st: _State, prep, mbs, mode, total_w, device, rank, world):
 
 def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, resume, progress, log,
                bar_position=0) -> dict:
+    import torch
+
     ckpt_dir = os.path.join(run_dir, "checkpoints")
     metrics_path = os.path.join(run_dir, METRICS_FILE)
     st = _setup(cfg, mode, prep, plan, ckpt_dir, fp, device, dtype, world, resume, log)
@@ -300,6 +302,10 @@ def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, r
         metrics = with_reporters(metrics, cfg, run_dir, mode, rank)
     t_run = time.perf_counter()
     last_loss = float("nan")
+    # Subnormal floats (the masked positions' near-zero gradients) are slow on x86 CPUs; flushing
+    # them to zero made a do step cost what an obs step does (tiny model, one loss step: do/obs
+    # 1.09 without, 0.97 with). Deterministic either way; restored after the run.
+    flushed = torch.set_flush_denormal(True)
     try:
         for step in range(st.start, n_steps):
             t0 = time.perf_counter()
@@ -323,6 +329,8 @@ def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, r
                 if rank == 0:
                     save_checkpoint(ckpt_dir, step + 1, st.skipped, st.model, st.opt, st.sched, fp)
     finally:
+        if flushed:
+            torch.set_flush_denormal(False)
         bar.close()
         metrics.close()
     summary = {"mode": mode, "steps": n_steps, "planned_steps": len(plan), "skipped_steps": st.skipped,
