@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from _truth_model import TruthModel
 from causal_agents.errors import InputError
 from causal_agents.scm.models import ModelConfig, build_model
 from causal_agents.scm.plan import (
@@ -17,24 +18,6 @@ from causal_agents.scm.plan import (
 )
 from causal_agents.scm.simulator import make_scm
 from causal_agents.scm.tasks import TaskSpec, build_episodes, true_outcomes
-
-
-class TruthModel(torch.nn.Module):
-    """Predicts with the true noise-free SCM: the best any world model can do."""
-
-    def __init__(self, scm):
-        super().__init__()
-        self.scm = scm
-
-    def predict(self, x_t, a_idx, a_val, steps=1):
-        z = x_t.double().numpy()
-        idx, val = a_idx.numpy(), a_val.double().numpy()
-        out = []
-        for _ in range(steps):
-            z = self.scm.step(z, np.zeros_like(z), idx, val)
-            out.append(z)
-            idx, val = np.full(len(z), -1), np.zeros(len(z))
-        return torch.as_tensor(np.stack(out, 1), dtype=torch.float32)
 
 
 @pytest.fixture(scope="module")

@@ -3,31 +3,14 @@ extrapolation probe."""
 
 import numpy as np
 import pytest
-import torch
 
+from _truth_model import TruthModel as Truth
 from causal_agents.errors import InputError
 from causal_agents.scm.config import task_spec
 from causal_agents.scm.evaluate import probe_actions
 from causal_agents.scm.plan import run_plan
 from causal_agents.scm.simulator import ACTION_RANGE, make_scm, simulate, targets_without
 from causal_agents.scm.tasks import build_episodes, true_outcomes
-
-
-class Truth(torch.nn.Module):
-    """The noise-free true SCM as a world model (J-wide actions too)."""
-
-    def __init__(self, scm):
-        super().__init__()
-        self.scm = scm
-
-    def predict(self, x_t, a_idx, a_val, steps=1):
-        z, idx, val = x_t.double().numpy(), a_idx.numpy(), a_val.double().numpy()
-        out = []
-        for _ in range(steps):
-            z = self.scm.step(z, np.zeros_like(z), idx, val)
-            out.append(z)
-            idx, val = np.full(len(z), -1), np.zeros(len(z))
-        return torch.as_tensor(np.stack(out, 1), dtype=torch.float32)
 
 
 @pytest.fixture(scope="module")
