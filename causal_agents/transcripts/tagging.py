@@ -235,8 +235,12 @@ def _worth_parallel(path: str) -> bool:
 def _line_ranges(path: str, block: int):
     """``(start, end, first line number)`` byte ranges of whole lines. Only newlines are
     counted here; the workers read and parse their own ranges (nothing big crosses a pipe)."""
+    from causal_agents.formats.io import UTF8_BOM
+
     with open(path, "rb") as f:
-        start, lineno = 0, 1
+        # a byte order mark is not part of the first line (the serial reader drops it too)
+        start, lineno = (len(UTF8_BOM), 1) if f.read(len(UTF8_BOM)) == UTF8_BOM else (0, 1)
+        f.seek(start)
         while True:
             buf = f.read(block)
             if not buf:

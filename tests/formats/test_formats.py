@@ -217,3 +217,16 @@ def test_parallel_tagging_fails_on_the_first_bad_line(cag, tmp_path, monkeypatch
     code, out, err = cag("tag", f, "--workers", "2", "-o", tmp_path / "o.jsonl")
     assert code == 1 and f"{f}:301: malformed JSON" in err and err.count("\n") == 1
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_parallel_tagging_accepts_a_utf8_bom(cag, tmp_path, monkeypatch):
+    from causal_agents.transcripts import tagging
+
+    good = b'{"messages": [{"role": "user", "content": "hello there"}]}\n'
+    f = tmp_path / "bom.jsonl"
+    f.write_bytes(b"\xef\xbb\xbf" + good * 600)
+    monkeypatch.setattr(tagging, "PARALLEL_BLOCK", 1024)  # several blocks: the first starts at the BOM
+    a = cag("tag", f, "--workers", "1", "-o", tmp_path / "serial.jsonl")
+    b = cag("tag", f, "--workers", "2", "-o", tmp_path / "par.jsonl")
+    assert a[0] == b[0] == 0, b[2]
+    assert (tmp_path / "serial.jsonl").read_bytes() == (tmp_path / "par.jsonl").read_bytes()
