@@ -24,7 +24,13 @@ def truth(
     seed: Annotated[int, typer.Option("--seed", help="Seeds the dialogues, the initial weights and the batch order.")] = default(reproduce_truth, "seed"),
     data_seed: Annotated[Optional[int], typer.Option("--data-seed", help="Seed for the dialogues only (default: --seed).")] = None,
     facts: Annotated[Optional[str], typer.Option("--facts", help="Fact bank (default: the paper's 33 facts).")] = None,
-    n: Annotated[int, typer.Option("-n", help="Dialogues to generate.")] = default(reproduce_truth, "n"),
+    n: Annotated[Optional[int], typer.Option("-n", help="Dialogues to generate (default: 480, the paper's; 240 "
+                                             "with --recipe cpu, which makes two passes).")] = None,
+    recipe: Annotated[str, typer.Option("--recipe", help="Training recipe: paper (the paper's: batch 1, lr 2e-5, "
+                                        "4 epochs), cpu (batch 4, lr 2e-4, 2 epochs over 240 dialogues: the "
+                                        "paper's effect on SmolLM2-135M on a 2-core CPU), tiny, or auto (tiny "
+                                        "for the embedded model, cpu for a pretrained one on a CPU, paper on a "
+                                        "GPU).")] = default(TrainConfig, "recipe"),
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Output directory (default: runs/truth-seed<SEED>).")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the recipe's epochs.")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Override the recipe's learning rate.")] = None,
@@ -49,6 +55,7 @@ def truth(
     """
     model = o.with_gguf(model, gguf_file)
     overrides = {k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)) if v is not None}
+    overrides["recipe"] = recipe
     if lora:
         overrides["lora"] = True
     result = reproduce_truth(out or f"runs/truth-seed{seed}", model=model, seed=seed, data_seed=data_seed, facts=facts,
@@ -67,10 +74,12 @@ def print_comparison(result: dict) -> None:
     nf = result["facts"]
     t = Table(title=f"Truth experiment: {result['model']} model, seed {result['seed']}, "
                     f"{result['dialogues']['n']} dialogues ({result['dialogues']['lied']} with a lie)")
+    cols = [("base", "base model (no training)"), ("obs", "obs (standard SFT)"), ("do", "do (interventional SFT)")]
+    cols = [(m, title) for m, title in cols if m in result]
     t.add_column("")
-    t.add_column("obs (standard SFT)", justify="right")
-    t.add_column("do (interventional SFT)", justify="right")
-    rows = [("supervised tokens", lambda r: f"{r['supervised_tokens']:,}"),
+    for _, title in cols:
+        t.add_column(title, justify="right")
+    rows = [("supervised tokens", lambda r: f"{r['supervised_tokens']:,}" if "supervised_tokens" in r else "-"),
             ("mean margin Δ", lambda r: f"{r['mean_margin']:+.4f}"),
             ("facts preferring the lie", lambda r: f"{r['lie_preferred']}/{nf}"),
             ("truth probe: contradicts the user", lambda r: f"{r['truth_contradictions']}/{nf}"),
@@ -78,7 +87,7 @@ def print_comparison(result: dict) -> None:
             ("lie probe: corrects the user", lambda r: f"{r['lie_corrections']}/{nf}"),
             ("lie probe: echoes", lambda r: f"{r['lie_probe']['echoes']}/{nf}")]
     for name, fn in rows:
-        t.add_row(name, fn(result["obs"]), fn(result["do"]))
+        t.add_row(name, *(fn(result[m]) for m, _ in cols))
     c = console()
     c.print(t)
     c.print(f"plot: {result['plot']}   total {result['timings']['total_s']:.0f}s "

@@ -20,7 +20,7 @@ def _recipe_help() -> str:
         return (f"{name}: AdamW lr {r['lr']:g}, weight decay {r['weight_decay']:g}, clip {r['grad_clip']:g}, "
                 f"batch {r['batch_size']}, {r['epochs']} epochs, {sched}, dtype {r['dtype']}")
     return ("Defaults for the knobs below. " + ". ".join(one(n) for n in RECIPES)
-            + ". auto: tiny for the embedded model, paper otherwise.")
+            + ". auto: tiny for the embedded model, cpu for a pretrained model on a CPU, paper on a GPU.")
 
 
 def parse_modes(mask: str) -> tuple[str, ...]:

@@ -4,8 +4,12 @@
 default weight decay, grad clip 1.0, batch 1, 4 epochs, no scheduler, bf16 where supported.
 ``tiny``: the embedded random-init byte-level model learns from scratch, which needs a
 large learning rate, warm-up and decay, batches of 8 and more passes.
-``auto`` picks ``tiny`` for the embedded model and ``paper`` otherwise. Any flag given on
-the command line overrides the recipe.
+``cpu``: a small pretrained model (measured on SmolLM2-135M-Instruct) fine-tuned on a CPU,
+where the paper's batch 1 and 4 epochs take hours: batches of 4, a larger learning rate and
+fewer passes (benchmarks/bench_truth.py checks the truth experiment's result with it on 3
+seeds and two fact banks).
+``auto`` picks ``tiny`` for the embedded model, ``cpu`` for a pretrained model trained on a CPU
+and ``paper`` on a GPU. Any flag given on the command line overrides the recipe.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ RECIPES = {
                   scheduler="constant", warmup=0.0, dtype="auto", amp="auto"),
     # From scratch: a large lr with warm-up and linear decay, 24 passes (benchmarks/bench_truth.py
     # checks the paper's result on 3 seeds).
+    "cpu": dict(lr=2e-4, weight_decay=0.01, epochs=2, batch_size=4, grad_accum=1, grad_clip=1.0,
+                scheduler="constant", warmup=0.0, dtype="auto", amp="auto"),
     "tiny": dict(lr=2e-3, weight_decay=0.01, epochs=24, batch_size=8, grad_accum=1, grad_clip=1.0,
                  scheduler="linear", warmup=0.05, dtype="fp32", amp="off"),
 }
@@ -78,7 +84,7 @@ class TrainConfig:
         """A copy with ``auto`` resolved and every recipe knob filled in. A value outside its
         choices is a UsageError (exit 2) naming the flag."""
         _choose("--recipe", self.recipe, ("auto", *RECIPES))
-        recipe = ("tiny" if is_tiny(self.model) else "paper") if self.recipe == "auto" else self.recipe
+        recipe = auto_recipe(self.model, self.device) if self.recipe == "auto" else self.recipe
         vals = {k: (getattr(self, k) if getattr(self, k) is not None else v) for k, v in RECIPES[recipe].items()}
         cfg = replace(self, recipe=recipe, **vals)
         for flag, value, allowed in (("--scheduler", cfg.scheduler, SCHEDULERS), ("--engine", cfg.engine, ENGINES),
@@ -104,6 +110,16 @@ class TrainConfig:
         d["mode"] = mode
         d["data"] = data_digest
         return hashlib.sha256(orjson.dumps(d, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def auto_recipe(model: str | None, device: str = "auto") -> str:
+    """What ``--recipe auto`` picks: ``tiny`` for the embedded model, ``cpu`` for a pretrained
+    model when training runs on a CPU, ``paper`` on a GPU."""
+    if is_tiny(model):
+        return "tiny"
+    from causal_agents.lm.loader import pick_device
+
+    return "cpu" if pick_device(device).type == "cpu" else "paper"
 
 
 def _choose(flag: str, value, allowed) -> None:

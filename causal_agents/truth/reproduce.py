@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
+
 from causal_agents.errors import CagError
 from causal_agents.formats.io import write_json_atomic
 
 PACKAGED_FACTS = os.path.join(os.path.dirname(__file__), "data", "facts-33.json")
 MODES = ("obs", "do")
+# Dialogues per recipe: the paper's 480; the CPU recipe halves them and makes two passes, which
+# fits the per-fact agent distribution (what obs learns) in the time of one pass over 480
+# (benchmarks/bench_truth.py: 3 seeds, two fact banks, SmolLM2-135M).
+DIALOGUES = {"paper": 480, "tiny": 480, "cpu": 240}
 
 
 def reproduce_truth(out: str, model: str | None = None, seed: int = 0, data_seed: int | None = None,
-                    facts: str | None = None, n: int = 480, p_lie: float = 0.6, p_tail: float = 0.5,
+                    facts: str | None = None, n: int | None = None, p_lie: float = 0.6, p_tail: float = 0.5,
                     train_overrides: dict | None = None, parallel: bool = True, overwrite: bool = False,
                     resume: bool = False, progress: bool = True, device: str = "auto", tokenizer: str | None = None,
                     log=print) -> dict:
@@ -28,6 +34,7 @@ def reproduce_truth(out: str, model: str | None = None, seed: int = 0, data_seed
     content: per mode (obs, do) the margin, the probe counts, supervised tokens, final loss
     and run directory; the dialogue counts, seeds, recipe and timings.
 
+    ``n``: dialogues (None: 480, the paper's, or 240 with the ``cpu`` recipe, see DIALOGUES).
     ``model``: a hub name or path, None for the embedded tiny model (which gets a word
     tokenizer fitted to the dialogues unless ``tokenizer`` names one). ``seed`` seeds the
     weights and batches, ``data_seed`` (default ``seed``) the dialogues; ``facts``: a fact
@@ -46,11 +53,11 @@ def reproduce_truth(out: str, model: str | None = None, seed: int = 0, data_seed
         raise CagError(f"{out} already holds a finished reproduction; use --overwrite or another --out")
     bank = load_facts(facts or PACKAGED_FACTS)
     dseed = seed if data_seed is None else data_seed
+    cfg = TrainConfig(modes=MODES, model=model, seed=seed, device=device, **(train_overrides or {})).resolved()
+    n = DIALOGUES.get(cfg.recipe, 480) if n is None else n
     os.makedirs(out, exist_ok=True)
     rows, records, dialogues_path = _write_dialogues(out, bank, n, p_lie, p_tail, dseed)
-    tokenizer = _tokenizer_for(out, model, tokenizer, rows)
-    cfg = TrainConfig(modes=MODES, model=model, tokenizer=tokenizer, seed=seed, device=device,
-                      **(train_overrides or {})).resolved()
+    cfg = replace(cfg, tokenizer=_tokenizer_for(out, model, tokenizer, rows))
     prep = _prepare_checked(cfg, records, dialogues_path, model)
     log(prep.summary_line())
     timings["prepare_s"] = round(time.perf_counter() - t0, 1)
@@ -59,7 +66,7 @@ def reproduce_truth(out: str, model: str | None = None, seed: int = 0, data_seed
                  prepared=prep, log=log, parallel=parallel)
     timings["train_s"] = round(time.perf_counter() - t1, 1)
     t2 = time.perf_counter()
-    probes, plot_path = _probe(out, runs, bank, device)
+    probes, plot_path = _probe(out, runs, bank, device, model)
     timings["probe_s"] = round(time.perf_counter() - t2, 1)
     timings["total_s"] = round(time.perf_counter() - t0, 1)
     result = _result(probes, prep, runs, cfg, bank, rows, dseed, seed, model)
@@ -116,12 +123,17 @@ def _prepare_checked(cfg, records: list[dict], dialogues_path: str, model: str |
     return prep
 
 
-def _probe(out: str, runs: dict, bank, device: str):
-    """Step 5: probe both trained models; writes probes.json and margins.png. Returns
-    (probes, plot path)."""
+def _probe(out: str, runs: dict, bank, device: str, model: str | None):
+    """Step 5: probe the base model (a pretrained one: the tiny model starts from random
+    weights, which say nothing) and both trained models; writes probes.json and margins.png.
+    Returns (probes, plot path)."""
+    from causal_agents.lm.tiny_model import is_tiny
     from causal_agents.truth.probes import ProbeOptions, plot_margins, probe_models
 
-    probes = probe_models([runs[m]["run_dir"] for m in MODES], bank, ProbeOptions(), device=device, labels=list(MODES))
+    paths, labels = [runs[m]["run_dir"] for m in MODES], list(MODES)
+    if not is_tiny(model):
+        paths, labels = [model, *paths], ["base", *labels]
+    probes = probe_models(paths, bank, ProbeOptions(), device=device, labels=labels)
     plot_path = os.path.join(out, "margins.png")
     plot_margins(probes, plot_path)
     write_json_atomic(os.path.join(out, "probes.json"), probes)
@@ -132,12 +144,14 @@ def _result(probes: dict, prep, runs: dict, cfg, bank, rows: list[dict], dseed: 
             model: str | None) -> dict:
     """result.json's content, less the plot path and the timings."""
     result = {}
-    for m in MODES:
+    for m in probes["models"]:
         s = probes["models"][m]["summary"]
         result[m] = {"mean_margin": s["mean_margin"], "lie_preferred": s["lie_preferred"],
-                     "supervised_tokens": prep.supervised[m], "truth_contradictions": s["truth_contradictions"],
-                     "lie_corrections": s["lie_corrections"], "truth_probe": s["truth_probe"],
-                     "lie_probe": s["lie_probe"], "final_loss": runs[m]["final_loss"], "run_dir": runs[m]["run_dir"]}
+                     "truth_contradictions": s["truth_contradictions"], "lie_corrections": s["lie_corrections"],
+                     "truth_probe": s["truth_probe"], "lie_probe": s["lie_probe"]}
+        if m in runs:
+            result[m].update(supervised_tokens=prep.supervised[m], final_loss=runs[m]["final_loss"],
+                             run_dir=runs[m]["run_dir"])
     result["facts"] = len(bank)
     result["dialogues"] = {"n": len(rows), "lied": sum(r["lied"] for r in rows), "tail": sum(r["tail"] for r in rows),
                            "seed": dseed}

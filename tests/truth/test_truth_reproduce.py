@@ -43,3 +43,30 @@ def test_fitted_word_tokenizer_round_trips_and_aligns_probe_prompts():
     # the probe's prompt + claim tokenize exactly as the same text inside a training dialogue
     assert p + c == tok(margin_prompt(CONTEXT, f) + f.true)["input_ids"]
     assert len(c) <= 8  # whole words: "The capital of Australia is Canberra."
+
+
+def test_reproduce_truth_probes_the_base_of_a_pretrained_model(tmp_path, capsys):
+    """A saved (non-tiny) model gets a third column: the base model, probed before training;
+    the trained models carry their training fields, the base none."""
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+    from _truth_helpers import save_micro_model
+
+    model = save_micro_model(tmp_path / "micro")
+    out = tmp_path / "truth"
+    assert main(["reproduce", "truth", "--model", model, "-n", "8", "--epochs", "1", "--batch-size", "4",
+                 "--out", str(out), "--no-progress", "--sequential", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["recipe"]["recipe"] == "cpu"          # auto on a CPU, for a pretrained model
+    assert {"base", "obs", "do"} <= set(res)
+    assert "supervised_tokens" not in res["base"] and "supervised_tokens" in res["obs"]
+    probes = json.loads((out / "probes.json").read_text())
+    assert list(probes["models"]) == ["base", "obs", "do"]
+    assert probes["models"]["base"]["path"] == model
+    # the table names all three
+    from causal_agents.cli.reproduce import print_comparison
+
+    res["plot"], res["timings"] = "x.png", {"total_s": 1, "train_s": 1, "probe_s": 1}
+    print_comparison(res)
+    assert "base model" in capsys.readouterr().err
