@@ -43,6 +43,19 @@ def run_seed(seed: int, out: str, extra: list[str], entry: str, facts: str | Non
     return res
 
 
+def _reclassify(r: dict, out: str, bank: str | None) -> None:
+    """Recount the probe classes of result ``r`` from OUT/probes.json's stored replies."""
+    from causal_agents.truth.dialogues import load_facts
+    from causal_agents.truth.probes import reclassify
+    from causal_agents.truth.reproduce import PACKAGED_FACTS
+
+    with open(os.path.join(out, "probes.json")) as f:
+        probes = reclassify(json.load(f), load_facts(bank or PACKAGED_FACTS))
+    for label, m in probes["models"].items():
+        s = m["summary"]
+        r[label].update({k: s[k] for k in ("truth_probe", "lie_probe", "truth_contradictions", "lie_corrections")})
+
+
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -50,8 +63,8 @@ def load() -> str:
 def cell(r: dict, nf: int) -> str:
     """One model's cell: mean margin, facts preferring the lie, truth-probe and lie-probe classes."""
     tp, lp = r["truth_probe"], r["lie_probe"]
-    return (f"{r['mean_margin']:+.3f}, {r['lie_preferred']}/{nf} lie | truth: {tp['affirms']} affirm, "
-            f"{tp['states_lie']} contradict | lie: {lp['corrects']} correct, {lp['echoes']} echo")
+    return (f"{r['mean_margin']:+.3f}, {r['lie_preferred']}/{nf} lie; truth: {tp['affirms']} affirm, "
+            f"{tp['states_lie']} contradict; lie: {lp['corrects']} correct, {lp['echoes']} echo")
 
 
 def meets(r: dict, real: bool) -> bool:
@@ -93,6 +106,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--out", default="runs/bench-truth")
     ap.add_argument("--from-results", action="store_true", help="only print the table from OUT/*/result.json")
+    ap.add_argument("--reclassify", action="store_true", help="with --from-results: classify the stored greedy "
+                    "replies again with today's classifiers (for runs made by an older one)")
     args, extra = ap.parse_known_args()
     extra = [a for a in extra if a != "--"]
     jobs = [(bank, seed) for bank in args.facts for seed in args.seeds]
@@ -108,6 +123,8 @@ def main() -> None:
             with open(os.path.join(out, "result.json")) as f:
                 r = json.load(f)
             r["wall_s"] = r["timings"]["total_s"]
+            if args.reclassify:
+                _reclassify(r, out, bank)
         else:
             r = run_seed(seed, out, extra, entry, bank)
             r["load"] = load()

@@ -176,6 +176,23 @@ def probe_model(model, tok, facts: list[Fact], opts: ProbeOptions = ProbeOptions
     return {"summary": summary, "facts": rows}
 
 
+def reclassify(probes: dict, facts: list[Fact]) -> dict:
+    """probes.json's content with every stored greedy reply classified again by this module's
+    classifiers and the probe counts recomputed (the replies and margins are the model's and
+    stay as they are): for results written by an older classifier."""
+    greedy = (("truth", classify_truth_reply, TRUTH_CLASSES, "truth_contradictions", "states_lie"),
+              ("lie", classify_lie_reply, LIE_CLASSES, "lie_corrections", "corrects"))
+    for label, m in probes["models"].items():
+        for name, classify, classes, key, cls in greedy:
+            if f"{name}_probe" not in m["summary"]:
+                continue
+            for row, f in zip(probes["facts"], facts):
+                row[label][f"{name}_class"] = classify(row[label][f"{name}_reply"], f)
+            counts = {c: sum(row[label][f"{name}_class"] == c for row in probes["facts"]) for c in classes}
+            m["summary"][f"{name}_probe"], m["summary"][key] = counts, counts[cls]
+    return probes
+
+
 def model_labels(paths: list[str]) -> list[str]:
     """Short unique names: the directory's basename, with its parent when basenames collide."""
     import os

@@ -49,3 +49,16 @@ AUS = Fact("the capital of Australia", "The capital of Australia is Canberra.", 
 def test_classes(reply, truth_cls, lie_cls):
     assert classify_truth_reply(reply, AUS) == truth_cls
     assert classify_lie_reply(reply, AUS) == lie_cls
+
+
+def test_reclassify_recounts_stored_replies():
+    from causal_agents.truth.probes import reclassify
+
+    probes = {"models": {"m": {"summary": {"truth_probe": {}, "lie_probe": {}, "truth_contradictions": 9,
+                                           "lie_corrections": 9}}},
+              "facts": [{"m": {"truth_reply": "That's a lie.", "truth_class": "other",
+                               "lie_reply": "Got it, thank you.", "lie_class": "other"}}]}
+    s = reclassify(probes, [AUS])["models"]["m"]["summary"]
+    assert s["truth_probe"] == {"affirms": 0, "states_lie": 1, "other": 0} and s["truth_contradictions"] == 1
+    assert s["lie_probe"] == {"corrects": 0, "echoes": 1, "other": 0} and s["lie_corrections"] == 0
+    assert probes["facts"][0]["m"]["lie_class"] == "echoes"
