@@ -8,7 +8,9 @@ Same model, same data (480 truth dialogues, seed 0), same plan for every run. Ru
 best and median of the repeats. The bare loop is what a hand-written loop does: HF's built-in
 loss over full logits, under the same autocast choice as cag. FLOP rate: 6 x parameters x
 (non-pad tokens / s), against a 1024^3 matmul at the same thread count, fp32 and bf16.
-TRL's SFTTrainer is not in this run: trl needs the datasets package, which is not installed here.
+TRL's SFTTrainer (`--trl`, needs trl and datasets: `pip install -e ".[trl]"`) runs in its default
+configuration on the same pre-tokenized examples with cag's obs labels, the same batch size,
+learning rate and number of steps: what a TRL user gets (its own sampler, collator and loss).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def main() -> None:
     ap.add_argument("--model", default="tiny", help="tiny, smollm2 (the cached SmolLM2 directory) or a path")
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--amp", default=None, help="auto, bf16 or off (default: the recipe's)")
+    ap.add_argument("--trl", action="store_true", help="also time TRL's SFTTrainer, default config")
     args = ap.parse_args()
 
     import torch
@@ -82,6 +85,43 @@ def main() -> None:
             loss.item()
         return time.perf_counter() - t
 
+    trl_tokens: list[int] = []
+
+    def trl_run(mode: str = "obs") -> float:
+        """TRL's SFTTrainer, default config, on cag's examples and labels (fp32, no autocast)."""
+        import datasets
+        from transformers import TrainerCallback
+        from trl import SFTConfig, SFTTrainer
+
+        ex = prep.examples
+        ds = datasets.Dataset.from_dict({"input_ids": [e.input_ids.tolist() for e in ex],
+                                         "labels": [e.labels[mode].tolist() for e in ex]})
+        clock = {}
+        trl_tokens.clear()
+
+        class Clock(TrainerCallback):  # time the steps only, not TRL's set-up
+            def on_train_begin(self, *a, **k):
+                clock["t"] = time.perf_counter()
+
+            def on_train_end(self, *a, **k):
+                clock["s"] = time.perf_counter() - clock["t"]
+
+        with tempfile.TemporaryDirectory() as d:
+            conf = SFTConfig(output_dir=d, per_device_train_batch_size=cfg.batch_size, max_steps=args.steps,
+                             learning_rate=cfg.lr, weight_decay=cfg.weight_decay, max_grad_norm=cfg.grad_clip,
+                             report_to=[], save_strategy="no", logging_strategy="no", use_cpu=True,
+                             dataloader_num_workers=0, seed=cfg.seed, bf16=False, fp16=False,
+                             disable_tqdm=True, dataset_kwargs={"skip_prepare_dataset": True},
+                             remove_unused_columns=False)
+            model = build_model(cfg, prep.tokenizer, torch.float32)
+            tr = SFTTrainer(model=model, args=conf, train_dataset=ds, processing_class=prep.tokenizer,
+                            callbacks=[Clock()])
+            tr.train()
+        # TRL samples its own batches: compare tokens per second, with TRL's own count of the
+        # (non-pad) tokens it trained on
+        trl_tokens.append(int(float(tr.state.log_history[-1]["num_tokens"])))
+        return clock["s"]
+
     def matmul_rate(dtype) -> float:
         a, b = torch.randn(1024, 1024, dtype=dtype), torch.randn(1024, 1024, dtype=dtype)
         a @ b
@@ -95,11 +135,13 @@ def main() -> None:
 
     rates = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
     n_params = build_model(cfg, prep.tokenizer, torch.float32).num_parameters()
-    times = {"cag obs": [], "cag do": [], "bare obs": []}
     runs = {"cag obs": lambda: cag_run("obs"), "cag do": lambda: cag_run("do"), "bare obs": lambda: bare_run("obs")}
+    if args.trl:
+        runs["trl obs"] = lambda: trl_run("obs")
+    times = {k: [] for k in runs}
     names = list(runs)
     for r in range(args.repeats):
-        for name in names[r % 3:] + names[:r % 3]:  # rotate the order: no run always goes first
+        for name in names[r % len(names):] + names[:r % len(names)]:  # rotate: no run always goes first
             times[name].append(runs[name]())
     print(f"{args.steps} steps of batch {cfg.batch_size}, model {args.model} ({n_params / 1e6:.1f}M parameters), "
           f"{n_tokens:,} tokens, torch threads {args.threads}, bf16 autocast {'on' if amp else 'off'}, "
@@ -113,6 +155,11 @@ def main() -> None:
           "   (target within 2%)")
     print(f"cag/bare PyTorch loop: best {b['cag obs'] / b['bare obs']:.3f}   median {m['cag obs'] / m['bare obs']:.3f}"
           "   (target >= 1.0x the bare loop's speed: ratio <= 1.0)")
+    if args.trl:
+        k = trl_tokens[0] / n_tokens  # TRL's tokens per cag token in the same number of steps
+        print(f"cag/TRL SFTTrainer:    best {b['trl obs'] / (k * b['cag obs']):.3f}x  median "
+              f"{m['trl obs'] / (k * m['cag obs']):.3f}x   (tokens/s, cag over TRL; TRL trained {trl_tokens[0]:,} "
+              f"tokens in its {args.steps} steps; target >= 1.5x)")
     flops = 6 * n_params * n_tokens / b["cag obs"] / 1e9
     print(f"cag obs: {n_tokens / b['cag obs']:.1f} tokens/s = {flops:.2f} GFLOP/s; 1024^3 matmul at {args.threads} "
           f"thread(s): fp32 {rates['fp32']:.2f}, bf16 {rates['bf16']:.2f} GFLOP/s -> "
