@@ -62,3 +62,12 @@ def test_reclassify_recounts_stored_replies():
     assert s["truth_probe"] == {"affirms": 0, "states_lie": 1, "other": 0} and s["truth_contradictions"] == 1
     assert s["lie_probe"] == {"corrects": 0, "echoes": 1, "other": 0} and s["lie_corrections"] == 0
     assert probes["facts"][0]["m"]["lie_class"] == "echoes"
+
+
+def test_agreement_with_held_out_hand_labels():
+    """22 replies on the 24-fact bank, labelled before the classifiers saw them: 16 of 22 agreed
+    then; number words and "That's not possible." were added after, 20 of 22 now."""
+    with open(os.path.join(HERE, "data", "hand_labelled_replies_heldout.json"), encoding="utf-8") as f:
+        rows = json.load(f)["replies"]
+    misses = [(r["reply"], _classify(r), r["label"]) for r in rows if _classify(r) != r["label"]]
+    assert len(misses) <= 2, misses
