@@ -533,6 +533,43 @@ def test_stats_chunks_by_characters_not_records(monkeypatch, byte_tok):
     assert max(sizes) <= 1 << 20  # about 1 Mi characters in flight, not 512 records
 
 
+def test_stats_tokenizes_a_long_record_in_bounded_pieces(monkeypatch, byte_tok):
+    """One 1 MB message: no tokenizer call sees more than ``BATCH_CHARS`` characters (one call
+    on the whole record held about 200 bytes a token: 2 GB for 10 MB), and the report is the
+    one of the message tokenized whole."""
+    from causal_agents.transcripts import accounting, labels, pieces
+
+    calls = []
+
+    class Backend:  # the real backend, with its calls' sizes recorded
+        def __getattr__(self, name):
+            return getattr(byte_tok._tokenizer, name)
+
+        def encode_batch(self, texts, **kw):
+            calls.append(sum(map(len, texts)))
+            return byte_tok._tokenizer.encode_batch(texts, **kw)
+
+    class Tok:
+        _tokenizer = Backend()
+
+        def __getattr__(self, name):
+            return getattr(byte_tok, name)
+
+    text = ("word " * 12 + "\n") * 16_000
+    rec = {"id": "long", "source": {"file": "f", "line": 1}, "segments": [
+        {"role": "user", "text": "q?", "gate": "world", "rule": "role-default", "weight": 1},
+        {"role": "assistant", "text": text, "gate": "agent", "rule": "role-default", "weight": 1},
+        {"role": "tool", "text": text[:300_000], "gate": "world", "rule": "role-default", "weight": 1}]}
+    opts = accounting.StatsOptions(max_length=500_000)
+    cut = accounting.compute_stats(iter([rec]), opts, tokenizer=Tok())
+    assert len(calls) > 4 and max(calls) <= labels.BATCH_CHARS
+    monkeypatch.setattr(pieces, "PIECE_CHARS", 1 << 30)
+    calls.clear()
+    whole = accounting.compute_stats(iter([rec]), opts, tokenizer=Tok())
+    assert len(calls) == 1 and calls[0] > len(text) + 300_000  # really whole
+    assert cut == whole and whole["tokens"] > 1_000_000
+
+
 def test_record_over_the_limit_is_an_error_naming_it(monkeypatch, byte_tok):
     from causal_agents.errors import InputError
     from causal_agents.transcripts import accounting

@@ -12,7 +12,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from causal_agents.transcripts.labels import CLASS_NAMES, MODES, SUPERVISED_BY, encode_batch, evidence
+from causal_agents.transcripts.labels import CLASS_NAMES, MODES, SUPERVISED_BY, WORLD, encode_batch
 from causal_agents.transcripts.options import StatsOptions  # noqa: F401  (re-exported: callers build it here)
 
 CHUNK_RECORDS = 512
@@ -24,6 +24,7 @@ CHUNK_CHARS = 1 << 20
 # and the tokenizer holds about 200 bytes per token: 16 Mi characters cost about 3 GB.
 MAX_RECORD_CHARS = 16 << 20
 GROUPS = ("file", "role", "gate")
+COUNT_BLOCK = 1 << 20  # tokens counted per numpy pass: bounds the temporaries of a long record
 
 
 @dataclass
@@ -65,43 +66,72 @@ def record_chars(rec: dict) -> int:
 
 
 def chunk_tables(records: list[dict], encs: list, opts: StatsOptions, totals: Totals):
-    """Per-segment and per-record Arrow tables for one chunk, computed on the concatenated
-    token arrays of the chunk (one numpy pass, not one per transcript)."""
+    """Per-segment and per-record Arrow tables for one chunk, computed on the token arrays
+    of the whole chunk (a few numpy passes, not one per transcript).
+
+    Each token counts once under a key (segment, class, trainable) and every count follows
+    from those: a mode's supervision is a function of class and trainability. The keys are
+    built a block of tokens at a time, so temporaries stay a few MB however long a record."""
     import pyarrow as pa
 
-    lengths = np.fromiter((len(e) for e in encs), dtype=np.int64, count=len(encs))
     nsegs = np.fromiter((len(r["segments"]) for r in records), dtype=np.int64, count=len(records))
-    seg_offsets = np.cumsum(nsegs) - nsegs
     nseg = int(nsegs.sum())
-    cls = np.concatenate([e.classes for e in encs])
-    tr = np.concatenate([e.trainable for e in encs])
-    gseg = np.concatenate([e.segment for e in encs]).astype(np.int64) + np.repeat(seg_offsets, lengths)
-    obs = SUPERVISED_BY["obs"][cls] & tr
-    do = SUPERVISED_BY["do"][cls] & tr
+    counts = _counts(encs, np.cumsum(nsegs) - nsegs, nseg)  # (segments, classes, trainable)
+    supervised = {m: (counts[:, :, 1] * SUPERVISED_BY[m]).sum(axis=1) for m in MODES}
     files = [r["source"]["file"] if isinstance(r.get("source"), dict) else "" for r in records]
     seg_cols = {
         "file": np.repeat(np.asarray(files, dtype=object), nsegs),
         "role": [s["role"] for r in records for s in r["segments"]],
         "gate": [s["gate"] for r in records for s in r["segments"]],
-        "tokens": np.bincount(gseg, minlength=nseg),
-        "obs": np.bincount(gseg, weights=obs, minlength=nseg).astype(np.int64),
-        "do": np.bincount(gseg, weights=do, minlength=nseg).astype(np.int64),
+        "tokens": counts.sum(axis=(1, 2)),
+        "obs": supervised["obs"],
+        "do": supervised["do"],
     }
     for c, name in enumerate(CLASS_NAMES):
-        seg_cols[name] = np.bincount(gseg, weights=cls == c, minlength=nseg).astype(np.int64)
-    # A record whose do-mask supervises no world token has no evidence to learn from.
-    rec_of_token = np.repeat(np.arange(len(records)), lengths)
-    has = np.bincount(rec_of_token, weights=evidence(cls, tr), minlength=len(records)) > 0
+        seg_cols[name] = counts[:, c, :].sum(axis=1)
+    # A record whose do-mask supervises no world token has no evidence to learn from
+    # (``labels.evidence``: trainable world tokens that do supervises).
+    world_do = counts[:, WORLD, 1] * SUPERVISED_BY["do"][WORLD]
+    has = np.bincount(np.repeat(np.arange(len(records)), nsegs), weights=world_do, minlength=len(records)) > 0
     for i in np.nonzero(~has)[0][: max(0, 20 - len(totals.empty_do))]:
         totals.empty_do.append(records[i].get("id"))
     lost = {"obs": np.zeros(len(records), np.int64), "do": np.zeros(len(records), np.int64)}
     if opts.max_length:
         for i, e in enumerate(encs):
-            for m, v in e.truncate(opts.max_length, opts.truncate)[1].items():
+            for m, v in e.truncation_lost(opts.max_length, opts.truncate).items():
                 lost[m][i] = v
     rec_cols = {"file": files, "empty_do": (~has).astype(np.int64), "lost_obs": lost["obs"],
                 "lost_do": lost["do"], "straddling": [e.straddling for e in encs]}
     return pa.table(seg_cols), pa.table(rec_cols)
+
+
+def _counts(encs: list, seg_offsets: np.ndarray, nseg: int) -> np.ndarray:
+    """(nseg, classes, 2) int64: tokens per segment of the chunk, class and trainable."""
+    ncls = len(CLASS_NAMES)
+    counts = np.zeros(nseg * ncls * 2, dtype=np.int64)
+    for block in _blocks(encs, seg_offsets):
+        key = np.concatenate([e.segment[a:b].astype(np.int64) + off for e, a, b, off in block])
+        key *= ncls
+        key += np.concatenate([e.classes[a:b] for e, a, b, _ in block])
+        key *= 2
+        key += np.concatenate([e.trainable[a:b] for e, a, b, _ in block])
+        counts += np.bincount(key, minlength=len(counts))
+    return counts.reshape(nseg, ncls, 2)
+
+
+def _blocks(encs: list, seg_offsets: np.ndarray, size: int = COUNT_BLOCK) -> Iterator[list[tuple]]:
+    """Lists of (encoding, start, stop, segment offset) slices of about ``size`` tokens in all."""
+    block, n = [], 0
+    for e, off in zip(encs, seg_offsets):
+        for a in range(0, len(e), size):
+            b = min(len(e), a + size)
+            block.append((e, a, b, int(off)))
+            n += b - a
+            if n >= size:
+                yield block
+                block, n = [], 0
+    if block:
+        yield block
 
 
 def compute_stats(records: Iterable[dict], opts: StatsOptions, tokenizer=None, progress=None,

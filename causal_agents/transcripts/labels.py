@@ -20,16 +20,23 @@ it made `cag stats` report one token per such transcript that no trainer ever tr
 
 from __future__ import annotations
 
+import bisect
+import itertools
+from typing import Iterator
 
 import numpy as np
 
 from causal_agents.errors import CagError
+from causal_agents.transcripts.pieces import piece_bounds, split_rule
 from causal_agents.transcripts.render import get_renderer
 from causal_agents.transcripts.options import TRUNCATE_SIDES  # noqa: F401  (re-exported)
 from causal_agents.transcripts.spans import AGENT, CLASS_NAMES, CONTEXT, PROTOCOL, WORLD, TokenClass  # noqa: F401
 
 IGNORE_INDEX = -100  # the Hugging Face convention: labels aligned with input_ids, -100 = no loss
 MODES = ("obs", "do")
+# One tokenizer call encodes at most about this many characters: its per-token bookkeeping
+# (about 200 bytes a token) is freed before the next call.
+BATCH_CHARS = 1 << 18
 
 # Which classes each mode supervises, indexed by class code: obs everything but context, do
 # only what the world wrote (and the protocol around it).
@@ -59,7 +66,7 @@ class Encoded:
 
     def __init__(self, input_ids, classes: np.ndarray, segment: np.ndarray, trainable: np.ndarray, text: str,
                  record_id: str | None = None, straddling: int = 0, weight: np.ndarray | None = None):
-        self._ids = input_ids   # a list or array; turned into an array on first use (stats never needs it)
+        self._ids = input_ids   # int32 array (or a list); int64 on first use (stats never needs it)
         self.classes = classes        # (T,) int8, TokenClass codes
         self.segment = segment        # (T,) int32, index into the record's segments
         self.trainable = trainable    # (T,) bool, False inside weight-0 messages
@@ -73,7 +80,7 @@ class Encoded:
     @property
     def input_ids(self) -> np.ndarray:  # (T,) int64
         """(T,) int64 token ids."""
-        if not isinstance(self._ids, np.ndarray):
+        if not isinstance(self._ids, np.ndarray) or self._ids.dtype != np.int64:
             self._ids = np.asarray(self._ids, dtype=np.int64)
         return self._ids
 
@@ -101,20 +108,38 @@ class Encoded:
         inside the loss), so it becomes untrainable and counts as lost: the counts stay the
         labels a trainer uses.
         """
-        if side not in TRUNCATE_SIDES:
-            raise CagError(f"unknown truncation side {side!r} (expected left or right)")
-        if max_length < 1:
-            raise CagError(f"max_length must be at least 1, got {max_length}")
+        lost = self.truncation_lost(max_length, side)
         if len(self) <= max_length:
-            return self, {m: 0 for m in MODES}
-        cut = slice(0, max_length) if side == "right" else slice(len(self) - max_length, len(self))
+            return self, lost
+        cut = _kept(len(self), max_length, side)
         trainable = self.trainable[cut].copy()
         if side == "left":
             trainable[0] = False
         kept = Encoded(self.input_ids[cut], self.classes[cut], self.segment[cut], trainable, self.text,
                        self.record_id, self.straddling, None if self.weight is None else self.weight[cut])
-        lost = {m: int(self.supervised(m).sum() - kept.supervised(m).sum()) for m in MODES}
         return kept, lost
+
+    def truncation_lost(self, max_length: int, side: str = "right") -> dict:
+        """The supervised tokens per mode that ``truncate(max_length, side)`` drops, counted
+        without building the truncated copy (`cag stats --max-length` needs only these)."""
+        if side not in TRUNCATE_SIDES:
+            raise CagError(f"unknown truncation side {side!r} (expected left or right)")
+        if max_length < 1:
+            raise CagError(f"max_length must be at least 1, got {max_length}")
+        if len(self) <= max_length:
+            return {m: 0 for m in MODES}
+        cut = _kept(len(self), max_length, side)
+        lost = {}
+        for m in MODES:
+            sup = self.supervised(m)
+            # left: the first kept token becomes untrainable
+            kept = int(sup[cut].sum()) - (int(sup[cut.start]) if side == "left" else 0)
+            lost[m] = int(sup.sum()) - kept
+        return lost
+
+
+def _kept(n: int, max_length: int, side: str) -> slice:
+    return slice(0, max_length) if side == "right" else slice(n - max_length, n)
 
 
 def encode(record: dict, tokenizer, renderer: str = "plain") -> Encoded:
@@ -123,23 +148,105 @@ def encode(record: dict, tokenizer, renderer: str = "plain") -> Encoded:
 
 
 def encode_batch(records: list[dict], tokenizer, renderer: str = "plain") -> list[Encoded]:
-    """The label builder: render each tagged record (``renderer``), tokenize all renderings in one batch call without special tokens, and give every token a class from character offsets. Returns one ``Encoded`` per record, in order; `cag stats`, `cag train` and the probes all count and train with exactly these. Needs a fast tokenizer (character offsets); raises CagError otherwise."""
+    """The label builder: render each tagged record (``renderer``), tokenize the renderings without special tokens, and give every token a class from character offsets. Returns one ``Encoded`` per record, in order; `cag stats`, `cag train` and the probes all count and train with exactly these. Needs a fast tokenizer (character offsets); raises CagError otherwise.
+
+    A rendering longer than ``pieces.PIECE_CHARS`` is tokenized in pieces cut where the tokens
+    are those of one whole tokenization (``pieces``), at most about ``BATCH_CHARS`` characters
+    per tokenizer call, and only compact arrays are kept per token: memory follows the
+    tokens, not the tokenizer's bookkeeping for a whole record."""
     render = get_renderer(renderer)
     rendered = [render(r["segments"], tokenizer) for r in records]
     backend = getattr(tokenizer, "_tokenizer", None)
     if backend is None:
         raise CagError("the label builder needs a fast tokenizer (character offsets)")
-    # One tokenization of the whole rendering, no special tokens added: the renderer decides
-    # every character of the sequence.
-    encodings = backend.encode_batch([t for t, _ in rendered], add_special_tokens=False)
+    rule = split_rule(tokenizer)
+    added = tuple(t.content for t in backend.get_added_tokens_decoder().values()) if rule == "any" else ()
+    cuts = [piece_bounds(text, rule, added) for text, _ in rendered]
+    jobs = [(i, a, b) for i, c in enumerate(cuts) for a, b in itertools.pairwise(c)]
+    acc = [_Tokens(text, len(c) - 1) for (text, _), c in zip(rendered, cuts)]
+    bounds = {}  # record index -> (span ends, span starts), for records cut into pieces
+    for group in _batches(jobs):
+        texts = [rendered[i][0][a:b] for i, a, b in group]  # a whole rendering is not copied
+        # No special tokens added: the renderer decides every character of the sequence.
+        for (i, a, b), enc in zip(group, backend.encode_batch(texts, add_special_tokens=False)):
+            text, spans = rendered[i]
+            if b - a < len(text):
+                if i not in bounds:
+                    bounds[i] = ([e for _s, e, *_r in spans], [s for s, *_r in spans])
+                spans = _clip(spans, *bounds[i], a, b)
+            acc[i].add(enc.ids, *classify(enc, spans))
     out = []
-    for rec, (text, spans), enc in zip(records, rendered, encodings):
-        classes, segment, trainable, straddling = classify(enc, spans)
+    for rec, (text, _), t in zip(records, rendered, acc):
+        ids, classes, segment, trainable = t.arrays()
         if len(trainable):
             trainable[0] = False  # nothing precedes it to predict it from (see the module doc)
-        out.append(Encoded(enc.ids, classes, segment, trainable, text, record_id=rec.get("id"),
-                           straddling=straddling, weight=_fractional_weight(rec["segments"], segment)))
+        out.append(Encoded(ids, classes, segment, trainable, text, record_id=rec.get("id"),
+                           straddling=t.straddling, weight=_fractional_weight(rec["segments"], segment)))
     return out
+
+
+class _Tokens:
+    """One record's token arrays (ids, class, segment, trainable), filled piece by piece.
+
+    A record of several pieces writes into arrays sized for the most tokens its text can
+    give (one per UTF-8 byte, for the byte-level tokenizers that are cut into pieces); pages
+    never written stay unallocated, and joining the pieces afterwards is avoided (it held
+    every array twice)."""
+
+    DTYPES = (np.int32, np.int8, np.int32, bool)
+
+    def __init__(self, text: str, pieces: int):
+        self.parts = [] if pieces > 1 else None
+        self.cap = len(text) if text.isascii() else 4 * len(text)
+        self.n, self.straddling, self.out = 0, 0, None
+
+    def add(self, ids: list, cls: np.ndarray, seg: np.ndarray, tr: np.ndarray, straddling: int) -> None:
+        """Append one piece's tokens."""
+        self.straddling += straddling
+        arrays = (np.asarray(ids, dtype=np.int32), cls, seg, tr)
+        if self.parts is None:  # one piece: its arrays are the record's
+            self.out = arrays
+            return
+        k = len(cls)
+        if self.out is None or self.n + k > len(self.out[0]):
+            cap = max(self.cap, 2 * self.n + k) if self.out is not None else max(self.cap, k)
+            grown = tuple(np.empty(cap, dtype=d) for d in self.DTYPES)
+            for g, o in zip(grown, self.out or ()):
+                g[: self.n] = o[: self.n]
+            self.out = grown
+        for o, a in zip(self.out, arrays):
+            o[self.n: self.n + k] = a
+        self.n += k
+
+    def arrays(self) -> tuple:
+        """(ids, classes, segment, trainable) over the whole record."""
+        if self.out is None:
+            return tuple(np.empty(0, dtype=d) for d in self.DTYPES)
+        return self.out if self.parts is None else tuple(o[: self.n] for o in self.out)
+
+
+def _batches(jobs: list[tuple]) -> Iterator[list[tuple]]:
+    """Consecutive pieces, at most about BATCH_CHARS characters per tokenizer call."""
+    group, chars = [], 0
+    for job in jobs:
+        if group and chars + job[2] - job[1] > BATCH_CHARS:
+            yield group
+            group, chars = [], 0
+        group.append(job)
+        chars += job[2] - job[1]
+    if group:
+        yield group
+
+
+def _clip(spans: list[tuple], ends: list[int], starts: list[int], a: int, b: int) -> list[tuple]:
+    """The spans of the piece ``[a, b)``, in the piece's coordinates.
+
+    Spans tile the text in order, so they are a contiguous run: those ending after ``a`` and
+    starting before ``b`` (an empty span counts only strictly inside, as a straddler of the
+    whole tokenization would see it)."""
+    lo = bisect.bisect_right(ends, a)
+    hi = bisect.bisect_left(starts, b)
+    return [(max(s, a) - a, min(e, b) - a, *rest) for s, e, *rest in spans[lo:hi]]
 
 
 def _fractional_weight(segments: list[dict], segment: np.ndarray) -> np.ndarray | None:

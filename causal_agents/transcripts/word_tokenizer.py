@@ -14,6 +14,8 @@ from __future__ import annotations
 from causal_agents.transcripts.tokenizer import CHATML_TEMPLATE
 
 SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>")
+# a word or a punctuation mark with the one space after it; other whitespace alone
+WORD_SPLIT = r"\w+ ?|[^\w\s] ?|\s"
 
 
 def fit_word_tokenizer(texts: list[str], vocab_size: int = 2048, min_frequency: int = 2):
@@ -23,8 +25,7 @@ def fit_word_tokenizer(texts: list[str], vocab_size: int = 2048, min_frequency: 
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence([
-        # a word or a punctuation mark with the one space after it; other whitespace alone
-        pre_tokenizers.Split(Regex(r"\w+ ?|[^\w\s] ?|\s"), behavior="isolated"),
+        pre_tokenizers.Split(Regex(WORD_SPLIT), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])
     tok.decoder = decoders.ByteLevel()
