@@ -30,7 +30,7 @@ from causal_agents.errors import InputError, UsageError
 import orjson
 
 from causal_agents.formats.adapters import (DEFAULT_TEXT_ROLES, FORMATS, KEY_FIELDS, TRAIN_FLAGS, detect_format,
-                                           openai_message, render_tool_call, to_messages)
+                                           key_fields, openai_message, render_tool_call, to_messages)
 
 GATES = ("agent", "world", "context")
 
@@ -144,7 +144,7 @@ def tag_record(rec: dict, loc: dict, opts: TagOptions) -> dict:
             raise InputError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
         if fmt == "tagged":
             return _check_tagged(rec, loc)
-        if (key or KEY_FIELDS[fmt]) not in rec:
+        if not any(k in rec for k in ((key,) if key else key_fields(fmt))):
             raise InputError(f"{'--messages-key' if key else '--format ' + fmt} needs this field "
                              f"(the record has {', '.join(sorted(map(str, rec)))})", field=key or KEY_FIELDS[fmt])
         if fmt == "openai" and key is None:
@@ -157,7 +157,8 @@ def tag_record(rec: dict, loc: dict, opts: TagOptions) -> dict:
     except InputError as e:
         raise e.at(loc["file"], loc.get("line", loc.get("row")))
     rid = rec.get("id")
-    consumed = _CONSUMED if key is None else {"id", "tools", "functions", key}  # the rest is not read
+    consumed = (_CONSUMED_SWE if fmt == "swe-agent" else _CONSUMED) if key is None \
+        else {"id", "tools", "functions", key}  # the rest is not read
     meta = {k: v for k, v in rec.items() if k not in consumed} if len(rec) > 2 or rid is None else {}
     return {"id": rid if type(rid) is str else str(rid) if rid is not None else _default_id(loc),
             "source": loc if len(loc) == 2 else _source(loc), "format": fmt, "segments": segments, "meta": meta}
@@ -166,6 +167,9 @@ def tag_record(rec: dict, loc: dict, opts: TagOptions) -> dict:
 # Input fields that become segments; everything else is kept in `meta`.
 _CONSUMED = frozenset(["id", *KEY_FIELDS.values(), "system", "attempts", "attempt", "verdict", "correction",
                        "input", "output", "tools", "functions"])
+# A SWE-agent file's `trajectory` is read (no `history`) or repeats `history` step by step,
+# with a copy of the whole prompt in every step: meta would hold the transcript again.
+_CONSUMED_SWE = _CONSUMED | {"trajectory"}
 TOOLS_ROLE = "tools"
 
 
