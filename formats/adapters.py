@@ -13,7 +13,10 @@ Formats, detected per record by their key field (``--format`` forces one):
 - ``alpaca``: ``instruction``, ``input``, ``output``, optional ``system`` and ``history``
   (``[[query, response], ...]``)
 - ``swe-agent``: OpenAI-style messages under ``history`` (SWE-agent ``.traj`` files), with
-  ``thought``/``action``/``tool_calls``; an assistant message's ``agent`` names its author
+  ``thought``/``action``/``tool_calls``; an assistant message's ``agent`` names its author.
+  A file with only ``trajectory`` (steps of ``response``, ``thought``, ``action``,
+  ``observation``, maybe ``query``/``messages``) is read from its steps; ``history`` wins
+  when both are present
 - ``tau-bench``: OpenAI messages under ``traj`` (tau-bench results)
 - ``text``: a ``text`` field of ``Role: content`` lines (roles matched case-insensitively);
   lines before the first turn are the context paragraph
@@ -40,6 +43,9 @@ FORMATS = ("openai", "sharegpt", "alpaca", "swe-agent", "tau-bench", "text", "st
 # The key field that identifies each format, in detection order.
 KEY_FIELDS = {"tagged": "segments", "openai": "messages", "sharegpt": "conversations", "alpaca": "instruction",
               "swe-agent": "history", "tau-bench": "traj", "stream": "question", "text": "text"}
+# Keys that also identify a format, tried only when no record key field above matched:
+# `trajectory` is a common word, and a SWE-agent file that has `history` is read from it.
+ALT_KEY_FIELDS = {"swe-agent": ("trajectory",)}
 DEFAULT_TEXT_ROLES = ("User", "Agent", "Assistant", "Human", "AI", "System", "Tool", "Teacher",
                       "Verifier", "Oracle")
 # Per-message train flags seen in the wild; `masked` is the inverted one. `loss_weight`
@@ -59,12 +65,21 @@ def detect_format(rec: dict) -> str:
             break
         if key in rec:
             return fmt
+    else:
+        for fmt, keys in ALT_KEY_FIELDS.items():
+            if any(k in rec for k in keys):
+                return fmt
     if _is_message_row(rec):
         raise InputError("this record is one message ({role, text|content}), not a transcript: the file holds "
                          "one message per line; read the whole file as one transcript with --group-by-file")
     raise InputError(f"cannot tell the format: this record has the keys {', '.join(sorted(map(str, rec))) or '(none)'}; "
-                     "cag reads " + ", ".join(f"{f} ({k})" for f, k in KEY_FIELDS.items())
+                     "cag reads " + ", ".join(f"{f} ({' or '.join(key_fields(f))})" for f in KEY_FIELDS)
                      + ", or OpenAI messages under any key with --messages-key KEY")
+
+
+def key_fields(fmt: str) -> tuple[str, ...]:
+    """The fields that identify format ``fmt``, its main key field first (a record needs one)."""
+    return (KEY_FIELDS[fmt], *ALT_KEY_FIELDS.get(fmt, ()))
 
 
 def _is_message_row(rec: dict) -> bool:
@@ -306,21 +321,84 @@ def _calls(m: dict, i: int, key: str) -> list[str]:
 
 
 def _swe_agent(rec: dict) -> list[dict]:
+    """A SWE-agent ``.traj`` record: its ``history`` when it has one (the messages exactly as
+    the model was shown them, preferred over ``trajectory`` when a file has both), else its
+    ``trajectory`` steps (see ``_swe_steps``)."""
+    if "history" not in rec and "trajectory" in rec:
+        return _swe_steps(rec)
+    return _swe_history(rec)
+
+
+def _swe_history(rec: dict) -> list[dict]:
     """SWE-agent ``history``: OpenAI-style messages. An assistant message whose content is
     empty is its ``thought`` then its ``action``. Every message carries ``agent`` (the name
     of the agent whose history it is, on observations too), so it names the author of
     assistant messages only: the environment wrote the rest."""
-    out = []
-    for i, m in enumerate(_need_list(rec, "history")):
-        msg = openai_message(m, i, "history")
-        if m.get("role") == "assistant":
-            if not msg["text"].strip():
-                parts = [m.get(k) for k in ("thought", "action") if isinstance(m.get(k), str) and m.get(k)]
-                msg["text"] = "\n".join(parts)
-            if isinstance(m.get("agent"), str) and msg["author"] is None:
-                msg["author"] = m["agent"]
-        out.append(msg)
+    return [_swe_message(m, i, "history") for i, m in enumerate(_need_list(rec, "history"))]
+
+
+def _swe_message(m: Any, i: int, key: str) -> dict:
+    msg = openai_message(m, i, key)
+    if m.get("role") == "assistant":
+        if not msg["text"].strip():
+            parts = [m.get(k) for k in ("thought", "action") if isinstance(m.get(k), str) and m.get(k)]
+            msg["text"] = "\n".join(parts)
+        if isinstance(m.get("agent"), str) and msg["author"] is None:
+            msg["author"] = m["agent"]
+    return msg
+
+
+SWE_STEP_FIELDS = ("response", "thought", "action", "observation")
+
+
+def _swe_steps(rec: dict) -> list[dict]:
+    """SWE-agent ``trajectory`` steps, for files without ``history``. The model wrote each
+    step's ``response`` (its raw output; ``thought`` and ``action`` are parsed from it), so
+    that is one assistant message; the environment wrote the ``observation``, one message of
+    role ``observation`` (world). A step without a response is its thought then its action;
+    an action missing from the response (function calling sends it as a tool call, outside
+    the text) is appended to it. The first step's ``query`` (SWE-agent >= 1.1: the model's
+    input at that step) or ``messages`` (older: the input of the next step) holds the system
+    prompt and the task: its messages before the first assistant message that is not a
+    demonstration come first."""
+    steps = _need_list(rec, "trajectory")
+    key, prompt = _prompt_list(steps[0])
+    out = _swe_prompt(prompt, key)
+    # The prompt's `agent` names the agent whose run this is: the author of every response.
+    author = next((m["agent"] for m in prompt if isinstance(m, dict) and isinstance(m.get("agent"), str)), None)
+    for i, st in enumerate(steps):
+        f = f"trajectory[{i}]"
+        if not isinstance(st, dict):
+            raise InputError(f"expected a step object, got {_tname(st)}", field=f)
+        if not any(k in st for k in SWE_STEP_FIELDS):
+            raise InputError("expected a SWE-agent step with response, thought, action or observation; this step "
+                             f"has the keys {', '.join(sorted(map(str, st))) or '(none)'}", field=f)
+        text = {k: _str_field(st, k, f, required=False) or "" for k in SWE_STEP_FIELDS}
+        agent = text["response"] or "\n".join(x for x in (text["thought"], text["action"]) if x)
+        if text["response"] and text["action"].strip() and text["action"].strip() not in text["response"]:
+            agent = agent.rstrip("\n") + "\n" + text["action"]
+        out.append(_msg("assistant", agent, f"{f}.response", author=author))
+        if st.get("observation") is not None:  # "" is kept: the command printed nothing
+            out.append(_msg("observation", text["observation"], f"{f}.observation"))
     return out
+
+
+def _swe_prompt(msgs: list, key: str) -> list[dict]:
+    """The leading messages of the first step's ``query`` (or ``messages``): the prompt."""
+    out = []
+    for j, m in enumerate(msgs):
+        if isinstance(m, dict) and m.get("role") == "assistant" and not m.get("is_demo"):
+            break
+        out.append(_swe_message(m, j, f"trajectory[0].{key}"))
+    return out
+
+
+def _prompt_list(step: Any) -> tuple[str, list]:
+    if isinstance(step, dict):
+        for key in ("query", "messages"):
+            if isinstance(step.get(key), list):
+                return key, step[key]
+    return "query", []
 
 
 # ------------------------------------------------------------------ alpaca

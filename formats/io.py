@@ -1,7 +1,7 @@
 """Streaming readers and atomic writers for transcript files.
 
 Readers yield ``(location, record)`` pairs lazily: JSONL line by line (constant memory),
-JSON arrays element by element (ijson), pretty-printed JSON objects one at a time, Parquet
+JSON arrays element by element (causal_agents.formats.jsonarray), pretty-printed JSON objects one at a time, Parquet
 in row batches. ``location`` is ``{"file": ..., "line": n}`` or ``{"file": ..., "row": n}``
 so every error and every tagged record can point back to its source.
 """
@@ -178,17 +178,13 @@ class _Rejoined:
 
 
 def _read_array(f, name: str) -> Iterator[tuple[dict, Any]]:
-    """Elements of one top-level JSON array, parsed incrementally (memory stays flat
-    whatever the array's size). Location: ``row`` = the element's index."""
-    import ijson
+    """Elements of one top-level JSON array, read element by element (memory stays flat
+    whatever the array's size; see causal_agents.formats.jsonarray). Location: ``row`` = the
+    element's index."""
+    from causal_agents.formats.jsonarray import ArrayReader
 
-    row = -1
-    try:
-        for row, rec in enumerate(ijson.items(f, "item", use_float=True)):
-            yield {"file": name, "row": row}, _object_or_error(rec, name, row)
-    except ijson.JSONError as e:
-        raise InputError(f"malformed JSON in the array at element {row + 1} ({_first_line(e)}); expected a "
-                         "JSON array of objects", file=name) from e
+    for row, rec in enumerate(ArrayReader(f, name)):
+        yield {"file": name, "row": row}, _object_or_error(rec, name, row)
 
 
 def _read_objects(f, name: str, lineno: int, path: str) -> Iterator[tuple[dict, Any]]:

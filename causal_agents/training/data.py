@@ -78,6 +78,20 @@ def supervised_counts(examples: list[Example], modes) -> dict:
     return {m: int(sum((ex.labels[m] != IGNORE_INDEX).sum() for ex in examples)) for m in modes}
 
 
+def step_supervision(examples: list[Example], mbs, mode: str) -> tuple[int, float]:
+    """(supervised positions, their summed loss weight) over one step's micro-batches ``mbs``.
+
+    The count is what ``metrics.jsonl`` reports as ``supervised_tokens``: every position with
+    a nonzero weight, whatever the weighting, so the rows of one epoch add up to the count
+    `cag stats` prints (less truncation and refusals). The weight is the loss's denominator
+    (``supervised_weight``): equal to the count under ``--loss-weighting token`` unless some
+    message has a fractional ``loss_weight``; the number of sequences or messages under the
+    other weightings."""
+    rows = [examples[i].weights[mode] for mb in mbs for i in mb]
+    # summed as the loss always has (float32 sums), so the loss scale is unchanged bit for bit
+    return int(sum(np.count_nonzero(wt) for wt in rows)), float(sum(wt.sum() for wt in rows))
+
+
 def check_supervised(counts: dict, source: str) -> None:
     """Refuse a mode that supervises nothing at all: training on it would be a no-op that looks like success."""
     for m, n in counts.items():

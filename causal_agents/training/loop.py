@@ -23,7 +23,7 @@ from causal_agents.lm.loader import pick_amp, pick_device, pick_dtype
 from causal_agents.transcripts.labels import IGNORE_INDEX
 from causal_agents.training.config import TrainConfig
 from causal_agents.training.model import build_model, lr_lambda
-from causal_agents.training.data import Prepared, collate, plan_steps, prepare
+from causal_agents.training.data import Prepared, collate, plan_steps, prepare, step_supervision
 from causal_agents.training.loss import chunked_loss, head_parts
 from causal_agents.training.rundir import (METRICS_FILE, RUN_MARKER, MetricsWriter, clear_run_dir, has_progress,
                                            is_complete,
@@ -178,10 +178,6 @@ def _select(prep: Prepared, mode: str) -> Prepared:
                    digest={mode: prep.digest[mode]})
 
 
-def _step_weight(prep: Prepared, step_mbs, mode: str) -> float:
-    return float(sum(prep.examples[i].weights[mode].sum() for mb in step_mbs for i in mb))
-
-
 def loss_step(model, ids, tgt, w, scale: float, amp: bool = False, chunked: bool = True):
     """Forward and backward of one micro-batch; returns the detached loss it added.
 
@@ -310,7 +306,7 @@ def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, r
         for step in range(st.start, n_steps):
             t0 = time.perf_counter()
             mbs = plan[step]
-            total_w = _step_weight(prep, mbs, mode)
+            nsup, total_w = step_supervision(prep.examples, mbs, mode)
             if total_w == 0:
                 st.skipped += 1
                 st.sched.step()
@@ -318,9 +314,9 @@ def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, r
                 continue
             lr = st.sched.get_last_lr()[0]
             last_loss, ntok = _step(cfg, st, prep, mbs, mode, total_w, device, rank, world)
-            nsup = int(total_w) if cfg.loss_weighting == "token" else _nsup(prep, mbs, mode)
             metrics.write({"mode": mode, "step": step + 1, "loss": round(last_loss, 6), "tokens": ntok,
-                           "supervised_tokens": nsup, "lr": float(f"{lr:.6g}"),
+                           "supervised_tokens": nsup, "supervised_weight": round(total_w, 4),
+                           "lr": float(f"{lr:.6g}"),
                            "tokens_per_s": round(ntok / (time.perf_counter() - t0), 1)})
             bar.update(1)
             bar.set_postfix(loss=f"{last_loss:.3f}")
@@ -355,9 +351,6 @@ def _finish(cfg, st, prep, run_dir, ckpt_dir, n_steps, planned, fp, summary, ran
     if world > 1:
         torch.distributed.barrier()
 
-
-def _nsup(prep, mbs, mode) -> int:
-    return int(sum((prep.examples[i].weights[mode] > 0).sum() for mb in mbs for i in mb))
 
 
 def _bar(total: int, initial: int, mode: str, enabled: bool, position: int = 0):

@@ -8,7 +8,7 @@ import os
 
 from causal_agents.errors import CagError
 
-SCALARS = ("loss", "lr", "supervised_tokens", "tokens", "tokens_per_s")
+SCALARS = ("loss", "lr", "supervised_tokens", "supervised_weight", "tokens", "tokens_per_s")
 
 
 class Reporters:

@@ -44,6 +44,15 @@ def check_plan(cfg, plan, world: int) -> None:
                        "--grad-accum 1, or a transcript count divisible by batch size x grad-accum x processes")
 
 
+def check_weights(prep, mode: str) -> None:
+    """Refuse a fractional ``loss_weight``: TRL's loss counts every labelled token once, so it
+    would train a half-weighted message at full weight."""
+    n = sum(int(((w > 0) & (w < 1)).sum()) for w in (ex.weights[mode] for ex in prep.examples))
+    if n:
+        raise CagError(f"--engine trl cannot honour a fractional loss_weight ({n:,} supervised positions under "
+                       f"--mask {mode} have one): TRL weighs every labelled token 1; use --engine cag")
+
+
 class _PlanSampler:
     """A batch sampler that replays the plan's micro-batches (all ranks; accelerate shards it)."""
 
@@ -103,6 +112,8 @@ def _trainer_class():
 def _callback(cfg, mode, prep, plan, n_steps: int, metrics: MetricsWriter, fp: str, state: dict):
     from transformers import TrainerCallback
 
+    from causal_agents.training.data import step_supervision
+
     class CagCallback(TrainerCallback):
         def on_log(self, args, st, control, logs=None, **kw):
             if logs and "loss" in logs and st.global_step >= 1:
@@ -110,10 +121,11 @@ def _callback(cfg, mode, prep, plan, n_steps: int, metrics: MetricsWriter, fp: s
                 mbs = plan[step - 1]
                 state["loss"] = float(logs["loss"])
                 ntok = int(sum(len(prep.examples[i].input_ids) for mb in mbs for i in mb))
-                nsup = int(sum(prep.examples[i].weights[mode].sum() for mb in mbs for i in mb))
+                nsup, wsum = step_supervision(prep.examples, mbs, mode)
                 now = time.perf_counter()
                 metrics.write({"mode": mode, "step": step, "loss": round(state["loss"], 6), "tokens": ntok,
-                               "supervised_tokens": nsup, "lr": float(f"{logs.get('learning_rate', 0.0):.6g}"),
+                               "supervised_tokens": nsup, "supervised_weight": round(wsum, 4),
+                               "lr": float(f"{logs.get('learning_rate', 0.0):.6g}"),
                                "tokens_per_s": round(ntok / max(1e-9, now - state["t"]), 1)})
                 state["t"] = now
 
@@ -189,6 +201,7 @@ def train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, re
     except ImportError as e:
         raise CagError("--engine trl needs TRL: pip install 'cag[trl]'") from e
     check_plan(cfg, plan, world)
+    check_weights(prep, mode)
     ckpt_dir = os.path.join(run_dir, "checkpoints")
     metrics_path = os.path.join(run_dir, METRICS_FILE)
     ck, start = _resume_point(ckpt_dir, fp, resume, mode, log)

@@ -30,7 +30,7 @@ from causal_agents.errors import InputError, UsageError
 import orjson
 
 from causal_agents.formats.adapters import (DEFAULT_TEXT_ROLES, FORMATS, KEY_FIELDS, TRAIN_FLAGS, detect_format,
-                                           openai_message, render_tool_call, to_messages)
+                                           key_fields, openai_message, render_tool_call, to_messages)
 
 GATES = ("agent", "world", "context")
 
@@ -56,8 +56,9 @@ class TagOptions:
     messages_key: str | None = None  # read OpenAI messages under this key (any format name)
     group_by_file: bool = False  # a file of one message per line is one transcript
     demonstrations: bool = False  # assistant turns were written by someone else: evidence
-    # role string -> (gate, rule), filled as roles are met (tagging a big log asks millions of times)
-    gate_cache: dict = field(default_factory=dict, compare=False, repr=False)
+    # role string -> the segment the OpenAI fast path copies for it, filled as roles are met
+    # (tagging a big log asks millions of times; see _openai_segments)
+    segment_templates: dict = field(default_factory=dict, compare=False, repr=False)
     # train-flag-looking keys cag does not read -> the first field that had one (one warning each)
     noticed: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -144,20 +145,22 @@ def tag_record(rec: dict, loc: dict, opts: TagOptions) -> dict:
             raise InputError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
         if fmt == "tagged":
             return _check_tagged(rec, loc)
-        if (key or KEY_FIELDS[fmt]) not in rec:
+        if (key or KEY_FIELDS[fmt]) not in rec and (key or not any(k in rec for k in key_fields(fmt))):
             raise InputError(f"{'--messages-key' if key else '--format ' + fmt} needs this field "
                              f"(the record has {', '.join(sorted(map(str, rec)))})", field=key or KEY_FIELDS[fmt])
         if fmt == "openai" and key is None:
             segments = _openai_segments(rec, opts)
         else:
             segments = [_segment(m, opts) for m in to_messages(rec, fmt, opts.text_roles, key)]
-        tools = tools_segment(rec)
-        if tools is not None:
-            segments.insert(0, tools)
+        if "tools" in rec or "functions" in rec:
+            tools = tools_segment(rec)
+            if tools is not None:
+                segments.insert(0, tools)
     except InputError as e:
         raise e.at(loc["file"], loc.get("line", loc.get("row")))
     rid = rec.get("id")
-    consumed = _CONSUMED if key is None else {"id", "tools", "functions", key}  # the rest is not read
+    consumed = (_CONSUMED_SWE if fmt == "swe-agent" else _CONSUMED) if key is None \
+        else {"id", "tools", "functions", key}  # the rest is not read
     meta = {k: v for k, v in rec.items() if k not in consumed} if len(rec) > 2 or rid is None else {}
     return {"id": rid if type(rid) is str else str(rid) if rid is not None else _default_id(loc),
             "source": loc if len(loc) == 2 else _source(loc), "format": fmt, "segments": segments, "meta": meta}
@@ -166,6 +169,9 @@ def tag_record(rec: dict, loc: dict, opts: TagOptions) -> dict:
 # Input fields that become segments; everything else is kept in `meta`.
 _CONSUMED = frozenset(["id", *KEY_FIELDS.values(), "system", "attempts", "attempt", "verdict", "correction",
                        "input", "output", "tools", "functions"])
+# A SWE-agent file's `trajectory` is read (no `history`) or repeats `history` step by step,
+# with a copy of the whole prompt in every step: meta would hold the transcript again.
+_CONSUMED_SWE = _CONSUMED | {"trajectory"}
 TOOLS_ROLE = "tools"
 
 
@@ -208,36 +214,76 @@ def _segment(m: dict, opts: TagOptions) -> dict:
 
 def _openai_segments(rec: dict, opts: TagOptions) -> list[dict]:
     """OpenAI messages, with a fast path for the common plain message (``{role, content}``,
-    plus ``tool_call_id``): tagging a 1 GB log is dominated by this loop."""
+    plus ``tool_call_id``, or an assistant turn that is only tool calls): tagging a 1 GB log
+    is dominated by this loop. A segment is a copy of its role's template (about 40% cheaper
+    than a dict display); anything off the fast path goes through ``openai_message``, which
+    gives the same segment or the precise error."""
     msgs = rec["messages"]
     if not isinstance(msgs, list) or not msgs:
         return [_segment(m, opts) for m in to_messages(rec, "openai")]  # raises the precise error
     out = []
-    gates = opts.gate_cache
+    add = out.append
+    templates = opts.segment_templates
     for i, m in enumerate(msgs):
         if type(m) is dict:
-            role, text, n = m.get("role"), m.get("content"), len(m)
-            if type(role) is str and type(text) is str:
-                hit = gates.get(role) or _role_gate(role, opts)
-                if hit is not None:
+            role = m.get("role")
+            tmpl = templates.get(role) if type(role) is str else None
+            if tmpl is None and type(role) is str:
+                tmpl = _template(role, opts)
+            if tmpl is not None:
+                n = len(m)
+                text = m.get("content")
+                if type(text) is str:
                     if n == 2:
-                        out.append({"role": role, "author": None, "text": text, "gate": hit[0], "rule": hit[1],
-                                    "weight": 1})
+                        seg = tmpl.copy()
+                        seg["text"] = text
+                        add(seg)
                         continue
                     tcid = m.get("tool_call_id")
                     if n == 3 and type(tcid) is str:
-                        out.append({"role": role, "author": None, "text": text, "gate": hit[0], "rule": hit[1],
-                                    "weight": 1, "tool_call_id": tcid})
+                        seg = tmpl.copy()
+                        seg["text"] = text
+                        seg["tool_call_id"] = tcid  # after weight, as _segment puts it
+                        add(seg)
                         continue
-            elif type(role) is str and n == 3 and text is None and type(m.get("tool_calls")) is list:
-                hit = gates.get(role) or _role_gate(role, opts)
-                if hit is not None:  # an assistant turn that is only tool calls
-                    calls = "\n".join([render_tool_call(c, i, j) for j, c in enumerate(m["tool_calls"])])
-                    out.append({"role": role, "author": None, "text": calls, "gate": hit[0], "rule": hit[1],
-                                "weight": 1})
-                    continue
-        out.append(_segment(openai_message(m, i), opts))
+                elif text is None and n == 3 and "content" in m:  # not {role, tool_calls, name|weight}
+                    calls = m.get("tool_calls")
+                    text = _plain_calls(calls) if type(calls) is list else None
+                    if text is not None:
+                        seg = tmpl.copy()
+                        seg["text"] = text
+                        add(seg)
+                        continue
+        add(_segment(openai_message(m, i), opts))
     return out
+
+
+def _template(role: str, opts: TagOptions) -> dict | None:
+    """The fast path's segment for ``role`` with its text still to fill (None: unknown role)."""
+    hit = _role_gate(role, opts)
+    if hit is None:
+        return None
+    tmpl = {"role": role, "author": None, "text": "", "gate": hit[0], "rule": hit[1], "weight": 1}
+    opts.segment_templates[role] = tmpl
+    return tmpl
+
+
+def _plain_calls(calls: list) -> str | None:
+    """``render_tool_call`` for calls of the plain shape ``{..., function: {name, arguments}}``
+    (the same text); None when any call is not, so ``openai_message`` renders or rejects it."""
+    parts = []
+    for c in calls:
+        fn = c.get("function") if type(c) is dict else None
+        if type(fn) is not dict or type(fn.get("name")) is not str:
+            return None
+        args = fn.get("arguments", {})
+        if type(args) is str:
+            try:
+                args = orjson.loads(args)
+            except orjson.JSONDecodeError:
+                pass  # kept raw, as render_tool_call keeps it
+        parts.append("<tool_call>" + orjson.dumps({"name": fn["name"], "arguments": args}).decode() + "</tool_call>")
+    return "\n".join(parts)
 
 
 def _role_gate(role: str, opts: TagOptions) -> tuple[str, str] | None:
@@ -250,8 +296,6 @@ def _role_gate(role: str, opts: TagOptions) -> tuple[str, str] | None:
             hit = ("world", "demonstrations")
         else:
             hit = (g, "role-default") if g is not None else None
-    if hit is not None:
-        opts.gate_cache[role] = hit
     return hit
 
 

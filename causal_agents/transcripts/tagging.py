@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from causal_agents.errors import InputError, UsageError
-from causal_agents.formats.adapters import KEY_FIELDS, message_rows_record
+from causal_agents.formats.adapters import KEY_FIELDS, key_fields, message_rows_record
 from causal_agents.formats.io import expand_paths, read_records
 from causal_agents.transcripts.provenance import TagOptions, tag_record
 
@@ -38,8 +38,8 @@ def iter_tagged(paths: Iterable[str], opts: TagOptions | None = None, on_error: 
     opts = opts or TagOptions()
     check_on_error(on_error)
     counts = counts if counts is not None else TagCounts()
-    needed = (tuple(KEY_FIELDS.values()) if opts.format is None else (KEY_FIELDS[opts.format],)) \
-        if opts.messages_key is None else (opts.messages_key,)
+    needed = (tuple(k for f in KEY_FIELDS for k in key_fields(f)) if opts.format is None
+              else key_fields(opts.format)) if opts.messages_key is None else (opts.messages_key,)
     position = -1
     for path in expand_paths(paths):
         records = read_records(path, required_any=needed)

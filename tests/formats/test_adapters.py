@@ -188,3 +188,53 @@ def test_demonstrations_gate_assistant_turns_world(cag):
         ("gpt", "world", "demonstrations")]
     (_, r), _ = tag(cag, SAMPLES / "sharegpt.jsonl", "--demonstrations", "--role-map", "gpt=agent")
     assert r["segments"][4]["rule"] == "role-map"  # an explicit map wins
+
+
+def test_swe_agent_trajectory_steps_without_history(cag):
+    (r,), _ = tag(cag, SAMPLES / "swe_agent_steps.traj")
+    segs = r["segments"]
+    assert r["format"] == "swe-agent"
+    assert [(s["role"], s["gate"]) for s in segs] == [
+        ("system", "context"), ("user", "world")] + [("assistant", "agent"), ("observation", "world")] * 3
+    assert [s["text"] for s in segs[:2]] == ["You are an autonomous programmer.", "Fix the failing import in src/app.py."]
+    assert segs[2]["text"] == "Let me see what is in the repository first.\n\n```\nls\n```"  # the raw response
+    # function calling: the action is not in the response text, so it follows it
+    assert segs[4]["text"] == "The import names a module that moved; open the file.\nopen src/app.py"
+    assert segs[6]["text"] == "Fixed it; submit.\nsubmit" and segs[7]["text"] == ""  # no response: thought, action
+    assert {s["author"] for s in segs[2::2]} == {"main"} and segs[3]["author"] is None
+    assert "trajectory" not in r["meta"] and r["meta"]["info"]["exit_status"] == "submitted"
+    (r,), _ = tag(cag, SAMPLES / "swe_agent_steps.traj", "--self", "other")
+    assert [s["gate"] for s in r["segments"]][2::2] == ["world"] * 3  # another agent's actions are evidence
+
+
+def test_swe_agent_old_messages_field_and_history_preferred(cag, tmp_path):
+    # before SWE-agent 1.1 a step's `messages` was the next step's input: the prompt ends at the
+    # first assistant message that is not a demonstration
+    msgs = [{"role": "system", "content": "sys"}, {"role": "user", "content": "demo task", "is_demo": True},
+            {"role": "assistant", "content": "demo action", "is_demo": True}, {"role": "user", "content": "task"},
+            {"role": "assistant", "content": "ls"}, {"role": "user", "content": "a.py"}]
+    f = tmp_path / "old.traj"
+    f.write_bytes(orjson.dumps({"trajectory": [{"action": "ls", "observation": "a.py", "response": "ls",
+                                                "thought": "", "messages": msgs}]}, option=orjson.OPT_INDENT_2))
+    (r,), _ = tag(cag, f)
+    assert [s["text"] for s in r["segments"]] == ["sys", "demo task", "demo action", "task", "ls", "a.py"]
+    (r,), _ = tag(cag, SAMPLES / "swe_agent.traj")  # both keys: history, and trajectory is not kept in meta
+    assert [s["role"] for s in r["segments"]][3] == "tool" and set(r["meta"]) == {"environment", "info"}
+
+
+@pytest.mark.parametrize("steps,msg", [
+    ([{"action": "ls"}, {"action": ["ls"]}], "trajectory[1].action': expected a string, got list"),
+    ([{"step": 1, "tool": "x"}], "trajectory[0]': expected a SWE-agent step with response, thought, action or "
+                                 "observation; this step has the keys step, tool"),
+    ([], "trajectory': expected at least one message, got an empty list"),
+])
+def test_swe_agent_bad_trajectory_names_the_step(cag, tmp_path, steps, msg):
+    f = write_jsonl(tmp_path / "t.jsonl", [{"trajectory": steps}])
+    code, _, err = cag("tag", f)
+    assert code == 1 and f"{f}:1: field '{msg}" in err, err
+
+
+def test_trajectory_key_is_a_fallback_only(cag, tmp_path):
+    f = write_jsonl(tmp_path / "m.jsonl", [{"messages": [{"role": "user", "content": "a"}], "trajectory": [1]}])
+    (r,), _ = tag(cag, f)
+    assert r["format"] == "openai" and r["meta"] == {"trajectory": [1]}

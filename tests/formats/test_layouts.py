@@ -105,3 +105,82 @@ def test_large_array_is_streamed():
     assert next(it)[1]["id"] == 0
     assert Counting.taken < len(data) // 4
     assert sum(1 for _ in it) == 19999
+
+
+# ------------------------------------- the array reader's guesses (formats/jsonarray.py)
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_TEXT = st.text(st.sampled_from(list('ab {}[],:"\\\n\t\r') + ["é", "€", "𝄞", "\u2028"]), max_size=12)
+_SCALAR = st.one_of(st.none(), st.booleans(), st.integers(-2**62, 2**62), _TEXT,  # ijson (the fallback) overflows at -2**63
+                    st.floats(allow_nan=False, allow_infinity=False))
+_VALUE = st.recursive(_SCALAR, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                       st.dictionaries(_TEXT, inner, max_size=3)), max_leaves=8)
+_ELEMENT = st.one_of(st.dictionaries(_TEXT, _VALUE, max_size=4), _VALUE)
+
+
+def _layout(values, how: str) -> bytes:
+    if how == "compact":
+        return orjson.dumps(values)
+    if how == "per-line":  # trailing commas, one element per line
+        return b"[\n" + b",\n".join(orjson.dumps(v) for v in values) + b"\n]\n"
+    if how == "per-line-crlf":
+        return b"[\r\n  " + b",\r\n  ".join(orjson.dumps(v) for v in values) + b"\r\n]"
+    if how == "leading-commas":
+        return b"[ " + b"\n, ".join(orjson.dumps(v) for v in values) + b"\n]"
+    if how == "tabs":
+        return json.dumps(values, indent="\t", ensure_ascii=False).encode()
+    return json.dumps(values, indent=int(how), ensure_ascii=how == "4").encode()
+
+
+def _read(data: bytes, monkeypatch, block: int):
+    import io
+
+    from causal_agents.formats import jsonarray
+
+    monkeypatch.setattr(jsonarray, "BLOCK", block)  # small blocks: elements cross refills
+    return list(jsonarray.ArrayReader(io.BytesIO(data), "a.json"))
+
+
+LAYOUTS = ["compact", "per-line", "per-line-crlf", "leading-commas", "tabs", "0", "2", "4"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ELEMENT, max_size=6), st.sampled_from(LAYOUTS), st.sampled_from([7, 64, 1 << 18]))
+def test_array_reader_reads_every_layout_as_orjson_does(values, how, block):
+    """The guessed element ends (line ends, closing lines) never split or merge elements,
+    whatever the strings hold ("}", "]", commas, escaped newlines, non-ASCII)."""
+    import _pytest.monkeypatch
+
+    data = _layout(values, how)
+    with _pytest.monkeypatch.MonkeyPatch.context() as mp:
+        assert _read(data, mp, block) == orjson.loads(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_ELEMENT, min_size=1, max_size=4), st.sampled_from(LAYOUTS), st.data())
+def test_array_reader_refuses_a_cut_array(values, how, data):
+    """Any proper prefix of an array is an error, never a shorter list read as the whole."""
+    import _pytest.monkeypatch
+
+    text = _layout(values, how).rstrip()
+    cut = data.draw(st.integers(1, len(text) - 1))
+    with _pytest.monkeypatch.MonkeyPatch.context() as mp, pytest.raises(InputError, match="malformed JSON"):
+        _read(text[:cut], mp, 64)
+
+
+def test_array_reader_errors_name_the_element(monkeypatch):
+    with pytest.raises(InputError, match=r"at element 1 \(expected ',' or '\]' after the element\)"):
+        _read(b'[\n{"a": 1},\n{"a": 2}\n{"a": 3}\n]', monkeypatch, 1 << 18)
+    with pytest.raises(InputError, match=r"at element 3 \(parse error: after array element, I expect"):
+        _read(b'[\n{"a": 1},\n{"a": 2},\n{"a": 3} {"a": 4}\n]', monkeypatch, 1 << 18)  # ijson from element 2
+    with pytest.raises(InputError, match=r"at element 1 \(expected an element before '\]'\)"):
+        _read(b'[\n{"a": 1},\n]', monkeypatch, 1 << 18)
+    with pytest.raises(InputError, match="at element 1 .*unexpected content after the array"):
+        _read(b'[\n{"a": 1},\n{"a": 2}\n] x', monkeypatch, 1 << 18)
+    with pytest.raises(InputError, match="at element 1"):  # a bad element in the ijson remainder
+        _read(b'[{"a": 1}, {"a": tru}]', monkeypatch, 1 << 18)
+    assert _read(b'[\n{"a": "\xc3\xa9"},\n{"b": 2}\n]', monkeypatch, 7) == [{"a": "é"}, {"b": 2}]
+    with pytest.raises(InputError, match="malformed JSON"):  # not UTF-8
+        _read(b'[\n{"a": "\xc3"},\n{"b": 2}\n]', monkeypatch, 1 << 18)

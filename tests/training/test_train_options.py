@@ -82,3 +82,33 @@ def test_report_to_wandb_offline(tmp_path, capsys, monkeypatch):
 def test_report_to_bad_value(tmp_path, capsys):
     assert main(["train", DATA, "--mask", "do", "--report-to", "mlflow", "--out", str(tmp_path / "x")]) == 2
     assert "--report-to" in capsys.readouterr().err
+
+
+def test_fractional_loss_weight_metrics_count_positions_and_sum_weights(tmp_path, capsys):
+    """metrics.jsonl: supervised_tokens counts every position with a nonzero weight (what `cag
+    stats` counts), supervised_weight sums the weights (the loss's denominator). Before, token
+    weighting wrote the weight sum as the count: a half-weighted tool result counted half."""
+    from causal_agents.transcripts.accounting import StatsOptions, compute_stats
+    from causal_agents.transcripts.tagging import iter_tagged
+
+    recs = [json.loads(x) for x in open(DATA)]
+    for r in recs:
+        for m in r["messages"]:
+            if m["role"] == "tool":
+                m["loss_weight"] = 0.5
+    data = tmp_path / "half.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    stats = compute_stats(iter_tagged([str(data)]), StatsOptions())
+    n, tool = stats["supervised"]["obs"], stats["by_role"]["tool"]["obs"]
+    assert tool > 0
+    out = tmp_path / "run"
+    assert main(["train", str(data), "--mask", "obs", "--out", str(out), "--json", *FAST]) == 0
+    res = json.loads(capsys.readouterr().out)
+    m = [json.loads(x) for x in open(out / "metrics.jsonl")]
+    assert res["supervised_tokens"] == {"obs": n}
+    assert sum(r["supervised_tokens"] for r in m) == n
+    assert sum(r["supervised_weight"] for r in m) == pytest.approx(n - 0.5 * tool)
+    pytest.importorskip("trl")
+    assert main(["train", str(data), "--mask", "obs", "--engine", "trl", "--out", str(tmp_path / "t"), *FAST]) == 1
+    assert "--engine trl cannot honour a fractional loss_weight" in capsys.readouterr().err
+    assert not (tmp_path / "t" / "cag_run.json").exists()

@@ -81,3 +81,77 @@ def test_tagged_records_match_the_shipped_schema():
             assert set(seg_schema["required"]) <= set(s) <= set(seg_schema["properties"])
             assert s["rule"] in seg_schema["properties"]["rule"]["enum"]
             assert 0 <= s["weight"] <= 1
+
+
+# ------------------------------------------------- the OpenAI fast path (issue 10, speed)
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_CALL = {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "x",  "n": 2}'}}
+_MESSAGE = st.fixed_dictionaries(
+    {"role": st.sampled_from(["system", "user", "assistant", "tool", "Assistant", "critic"])},
+    optional={"content": st.one_of(st.none(), st.sampled_from(["", "hi", "a {b} <c>"]),
+                                   st.just([{"type": "text", "text": "part"}])),
+              "tool_call_id": st.one_of(st.just("c1"), st.integers(0, 3)),
+              "tool_calls": st.one_of(st.just([]), st.just([_CALL]), st.just([_CALL, _CALL]),
+                                      st.just([{"name": "bare", "arguments": "{}"}]),  # no `function` wrapper
+                                      st.just([{"function": {"name": "f", "arguments": "not json"}}]),
+                                      st.just([{"function": {"name": "f", "arguments": {"k": [1]}}}]),
+                                      st.just([{"function": {"arguments": "{}"}}]), st.just("oops")),
+              "name": st.sampled_from(["me", "solver"]), "weight": st.sampled_from([0, 1]),
+              "loss_weight": st.just(0.5)})
+
+
+def _general(rec, opts):
+    """Segments through the general path only (openai_message + _segment), or the error text."""
+    from causal_agents.transcripts.provenance import _segment, openai_message
+
+    try:
+        return [_segment(openai_message(m, i), opts) for i, m in enumerate(rec["messages"])]
+    except InputError as e:
+        return str(e)
+
+
+def _fast(rec, opts):
+    from causal_agents.transcripts.provenance import _openai_segments
+
+    try:
+        return _openai_segments(rec, opts)
+    except InputError as e:
+        return str(e)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_MESSAGE, min_size=1, max_size=4), st.booleans())
+def test_openai_fast_path_writes_what_the_general_path_writes(msgs, demonstrations):
+    """The fast path of `_openai_segments` (plain messages, tool-call-only turns) is a
+    shortcut, never a different answer: same segments, same key order, same errors. It once
+    dropped `weight: 0` and `name` from a turn of only tool calls."""
+    import orjson
+
+    rec = {"messages": msgs}
+    opts = TagOptions.build(selves=["me"] if demonstrations else (), demonstrations=demonstrations)
+    fast, general = _fast(rec, opts), _general(rec, opts)
+    assert orjson.dumps(fast) == orjson.dumps(general)
+
+
+def test_openai_fast_path_keeps_flags_of_tool_call_turns():
+    rec = {"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [_CALL], "weight": 0},
+                        {"role": "assistant", "tool_calls": [_CALL], "name": "me"}]}
+    segs = tag_record(rec, LOC, TagOptions.build(selves=["me"]))["segments"]
+    assert [s["weight"] for s in segs] == [1, 0, 1] and segs[2]["author"] == "me" and segs[2]["rule"] == "self"
+    assert segs[1]["text"] == '<tool_call>{"name":"lookup","arguments":{"q":"x","n":2}}</tool_call>'
+
+
+@pytest.mark.parametrize("name", ["agent_tools.jsonl", "openai_functions.jsonl", "multi_agent.jsonl",
+                                  "parts_value.jsonl"])
+def test_openai_sample_files_tag_as_through_the_general_path(name):
+    import orjson
+
+    from conftest import SAMPLES
+
+    opts = TagOptions()
+    for line in (SAMPLES / name).read_bytes().splitlines():
+        rec = orjson.loads(line)
+        assert orjson.dumps(_fast(rec, opts)) == orjson.dumps(_general(rec, opts))

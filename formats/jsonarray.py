@@ -1,0 +1,193 @@
+"""Elements of one top-level JSON array, streamed, each parsed by orjson whole where it can be.
+
+ijson (the incremental parser) builds every value through Python callbacks: a JSON array
+read that way took about twice as long as the same records as JSON lines. Most arrays
+that people have are laid out in one of two ways, and in both an element's end can be
+found without parsing:
+
+- one element per line (``[``, then ``{...},`` lines, then ``]``): the end of its line,
+  less a trailing comma;
+- indented (``json.dump(..., indent=N)``, ``JSON.stringify(v, null, N)``, jq): the first
+  line after its start that holds only its closing bracket at its own indentation (JSON
+  strings cannot hold a raw newline, so no string can fake that line).
+
+The bytes up to that guess go to ``orjson.loads``. JSON values are prefix-free, so a guess
+that parses is exactly the element: no guess can split or merge elements. The first
+element no guess fits (a compact one-line array, or an irregular layout) hands the rest of
+the array to ijson, from that element on. Memory stays flat: one block of the file, plus
+the element in hand (a guess looks at most MAX_GUESS bytes ahead).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+import orjson
+
+from causal_agents.errors import InputError
+
+BLOCK = 256 << 10  # bytes read at a time
+# A guess looks ahead at most 4 times the longest element so far (at least half a block,
+# at most MAX_GUESS): a compact one-line array goes to ijson after one block, not 8 MiB.
+MAX_GUESS = 8 << 20
+_KEEP = 256  # bytes kept before the read position when the buffer is refilled (an indent)
+_WS = re.compile(rb"[ \t\r\n]*")
+_CLOSER = {0x7B: b"}", 0x5B: b"]"}  # { -> }, [ -> ]
+
+
+class ArrayReader:
+    """Iterates the elements (any JSON values) of the JSON array that the binary stream
+    ``f`` holds (leading whitespace allowed). Malformed JSON is one InputError naming
+    ``name`` and the element's index."""
+
+    def __init__(self, f, name: str):
+        self.f, self.name = f, name
+        self.buf, self.pos, self.eof = b"", 0, False
+        self.row = -1  # index of the element being read
+        self.reach = BLOCK // 2  # how far ahead a guess may look (within the first block, at first)
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._next_byte() != b"[":
+            raise self._error("expected '['")
+        self.pos += 1
+        if self._next_byte() == b"]":
+            self.pos += 1
+            return self._check_end()
+        while True:
+            self.row += 1
+            value = self._per_line()
+            if value is _NO_GUESS:
+                c = self._next_byte()
+                if c in (b"", b"]", b","):
+                    raise self._error("the array is not closed" if not c else f"expected an element before {c.decode()!r}")
+                value = self._guessed()
+                if value is _NO_GUESS:
+                    yield from self._ijson_rest()
+                    return
+            yield value
+            c = self._next_byte()
+            self.pos += 1
+            if c == b"]":
+                return self._check_end()
+            if c != b",":
+                raise self._error("expected ',' or ']' after the element" if c else "the array is not closed")
+
+    def _per_line(self) -> Any:
+        """The common case first, in as few steps as can be: an object alone on its line
+        (after optional indentation), with or without a trailing comma."""
+        buf = self.buf
+        start = _WS.match(buf, self.pos).end()
+        nl = buf.find(b"\n", start, start + self.reach)
+        if nl <= start or buf[start] != 0x7B:  # "{"
+            return _NO_GUESS
+        end = nl - (buf[nl - 1] == 0x0D)  # "\r"
+        end -= buf[end - 1] == 0x2C  # ","
+        if buf[end - 1] != 0x7D:  # "}"
+            return _NO_GUESS
+        try:
+            value = orjson.loads(memoryview(buf)[start:end])
+        except orjson.JSONDecodeError:
+            return _NO_GUESS
+        self.pos = end
+        return value
+
+    # ------------------------------------------------------------------ buffer
+
+    def _fill(self, need: int) -> bool:
+        """Make ``need`` bytes from ``pos`` available if the stream has them; False at EOF short of that."""
+        while len(self.buf) - self.pos < need and not self.eof:
+            more = self.f.read(max(BLOCK, need - (len(self.buf) - self.pos)))
+            if not more:
+                self.eof = True
+            cut = max(0, self.pos - _KEEP)  # the consumed prefix is dropped: memory stays flat
+            self.buf, self.pos = self.buf[cut:] + more, self.pos - cut
+        return len(self.buf) - self.pos >= need
+
+    def _next_byte(self) -> bytes:
+        """The next non-whitespace byte, skipped to (b"" at the end of the stream)."""
+        while True:
+            self.pos = _WS.match(self.buf, self.pos).end()
+            if self.pos < len(self.buf):
+                return self.buf[self.pos:self.pos + 1]
+            if not self._fill(1):
+                return b""
+
+    def _find(self, needle: bytes) -> int:
+        """The index of ``needle`` after ``pos``, reading ahead up to MAX_GUESS bytes; -1 if
+        none. (A refill may move ``pos``: callers read ``pos`` and ``buf`` again after.)"""
+        searched = 0  # bytes after pos already searched
+        while True:
+            i = self.buf.find(needle, self.pos + searched)
+            if i >= 0 or self.eof or len(self.buf) - self.pos >= self.reach:
+                return i
+            searched = max(0, len(self.buf) - self.pos - len(needle) + 1)
+            self._fill(2 * (len(self.buf) - self.pos) + 1)
+
+    def _check_end(self) -> None:
+        if self._next_byte():
+            raise self._error("unexpected content after the array")
+
+    def _error(self, what: str) -> InputError:
+        # the element's index, as a record's `row` counts them
+        return InputError(f"malformed JSON in the array at element {max(self.row, 0)} ({what}); expected a JSON "
+                          "array of objects", file=self.name)
+
+    # ---------------------------------------------------------------- elements
+
+    def _guessed(self) -> Any:
+        """The element at ``pos`` through a guess of its end (see the module docstring), or _NO_GUESS."""
+        start, buf = self.pos, self.buf
+        opener = buf[start]
+        indent = _indent(buf, start) if opener in _CLOSER and buf[start + 1:start + 2] in (b"\n", b"\r") else None
+        if indent is not None:  # indented, its opening bracket alone on its line: its closing line
+            at = self._find(b"\n" + indent + _CLOSER[opener])
+            if at >= 0 and self._parse(self.pos, at + len(indent) + 2):
+                return self._value
+            start, buf = self.pos, self.buf
+        nl = self._find(b"\n")
+        start, buf = self.pos, self.buf
+        if nl > start:  # its own line, less a trailing comma
+            end = nl
+            while buf[end - 1] in b" \t\r":
+                end -= 1
+            if buf[end - 1] == 0x2C:  # ","
+                end -= 1
+            if (opener not in _CLOSER or buf[end - 1] == _CLOSER[opener][0]) and self._parse(start, end):
+                return self._value
+        return _NO_GUESS
+
+    def _parse(self, start: int, end: int) -> bool:
+        try:
+            self._value = orjson.loads(memoryview(self.buf)[start:end])
+        except orjson.JSONDecodeError:
+            return False  # not one whole value: the guess was wrong
+        self.reach = min(MAX_GUESS, max(self.reach, 4 * (end - start)))
+        self.pos = end
+        return True
+
+    def _ijson_rest(self) -> Iterator[Any]:
+        """The rest of the array, from the element at ``pos``, through ijson."""
+        import ijson
+
+        from causal_agents.formats.io import _Rejoined
+
+        stream = _Rejoined(b"[" + self.buf[self.pos:], self.f)
+        self.buf = b""
+        try:
+            for value in ijson.items(stream, "item", use_float=True):
+                yield value
+                self.row += 1
+        except ijson.JSONError as e:
+            raise self._error((str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(":")) from e
+
+
+_NO_GUESS = object()
+
+
+def _indent(buf: bytes, start: int) -> bytes | None:
+    """The spaces and tabs before ``start`` on its line, if nothing else precedes it there."""
+    i = start
+    while i > 0 and buf[i - 1] in b" \t":
+        i -= 1
+    return buf[i:start] if i > 0 and buf[i - 1] == 0x0A else None
