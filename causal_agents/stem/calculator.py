@@ -176,7 +176,9 @@ class _Parser:
         arg = self.group()
         try:
             return _finite(_FUNCS[key](arg))
-        except (ValueError, OverflowError):
+        except OverflowError:
+            raise CalcError("result too large") from None
+        except ValueError:
             raise CalcError(f"{key}({_fmt(arg)}) is undefined") from None
 
 
