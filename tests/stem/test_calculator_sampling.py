@@ -126,3 +126,14 @@ def test_calculator_sampling_is_deterministic_on_the_tiny_model():
     assert a == b
     # the first line is what the plain sampler writes with the same seed
     assert [x[0]["text"] for x in a] == plain
+
+
+@pytest.mark.real
+def test_tool_rounds_with_the_real_tokenizer(smol_tok):
+    """SmolLM2's BPE tokenizer: its newline tokens end the line, the continuation prompt is
+    re-encoded from the text, and the parts come back exactly."""
+    lm = ScriptedLM(smol_tok)
+    out = sample(lm, smol_tok, [prompt("one call"), prompt("plain")], max_new_tokens=40, batch_size=2,
+                 variant="calculator")
+    assert out[0][1] == {"role": "tool", "text": "0.25"} and out[0][2]["text"] == "Final answer: 0.25 A"
+    assert out[1] == [{"role": "attempt", "text": "x = 2. Final answer: 2 V"}]
