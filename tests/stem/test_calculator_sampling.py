@@ -107,6 +107,14 @@ def test_continuing_rows_are_decoded_together_by_the_shared_decoder(lm, monkeypa
     assert calls == [(5, "line"), (3, "line"), (1, "line")]
 
 
+def test_decode_with_tool_refuses_a_negative_call_limit(lm):
+    from causal_agents.errors import CagError
+    from causal_agents.lm.decode import decode_with_tool
+
+    with pytest.raises(CagError, match="max_calls"):
+        decode_with_tool(lm, lm.tok, [prompt("plain")], 4, 1, lambda line: None, "Tool: ", -1)
+
+
 def test_tool_calls_are_bounded(lm):
     from causal_agents.stem.variants import MAX_TOOL_CALLS
 
