@@ -213,7 +213,8 @@ def run(exp: StreamExperiment, out: str, resume: bool = False, overwrite: bool =
     out = os.path.abspath(out)
     if os.path.exists(os.path.join(out, "result.json")) and not (resume or overwrite):
         raise CagError(f"{out} already holds a finished reproduction; use --resume, --overwrite or another --out")
-    _check_resumed_variant(out, exp.variant)
+    if resume:
+        _check_resumed_variant(out, exp.variant)
     os.makedirs(out, exist_ok=True)
     r = _Run(exp, out, resume, dict(resume=resume, overwrite=overwrite, progress=progress, log=log), log)
     r.data()
@@ -414,8 +415,8 @@ class _Run:
 
 
 def _check_resumed_variant(out: str, variant: str) -> None:
-    """Refuse to resume (or overwrite into) a reproduction of the other variant: its stages
-    would mix two formats."""
+    """Refuse to resume a reproduction of the other variant: its stages would mix two formats
+    (``--overwrite`` replaces every stage, so it needs no check)."""
     from causal_agents.errors import CagError
     from causal_agents.formats.io import read_json
 
