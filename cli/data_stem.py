@@ -6,6 +6,7 @@ from typing import Annotated, List
 
 import typer
 
+from causal_agents.cli import options as o
 from causal_agents.cli.options import default
 from causal_agents.cli.output import emit_json, info
 from causal_agents.stem.problems import DEFAULT_COUNTS, EXTENSIONS, write_splits
@@ -17,17 +18,20 @@ def stem(
     n: Annotated[List[str], typer.Option("-n", help="SPLIT=COUNT (repeatable) to change a split's size, "
                                          "e.g. -n sft=20 -n test=10. Defaults: " + " ".join(f"{k}={v}" for k, v in DEFAULT_COUNTS.items()) + ".")] = [],
     ext: Annotated[str, typer.Option("--ext", help=f"File type of the splits: {', '.join(EXTENSIONS[:-1])} or {EXTENSIONS[-1]}.")] = default(write_splits, "ext"),
+    variant: o.Variant = default(write_splits, "variant"),
     json_: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON on stdout.")] = False,
 ) -> None:
     """Write seeded, disjoint, skill-balanced STEM splits (10 skills, 3 domains).
 
     sft: OpenAI chat records (question as a context user turn, the teacher's worked solution as a world-written assistant turn) that `cag tag` reads. agent, test: problem records (question, solution, answer, unit, tol_abs, tol_rel, domain, skill).
 
+    --variant calculator: the same problems; the teacher's solution calls the calculator (sft: teacher turn, tool turn with the calculator's result, teacher turn with the final answer) and the problem records carry calc_work and calc_expression, which `cag stream --variant calculator` needs for its corrections.
+
     Example: cag data stem --out data/stem --seed 0 -n test=100
     """
     from causal_agents.stem.problems import parse_counts
 
-    manifest = write_splits(out, seed=seed, counts=parse_counts(n), ext=ext)
+    manifest = write_splits(out, seed=seed, counts=parse_counts(n), ext=ext, variant=variant)
     if json_:
         emit_json(manifest)
     else:

@@ -45,6 +45,7 @@ def stem(
                                                  "(match how the stream was collected: `cag stream --verdicts`).")] = default(evaluate_models, "repair_verdict"),
     outputs: Annotated[Optional[str], typer.Option("--outputs", help="Also write every policy's raw answers here (JSONL: method, id, first, repair).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Weights of the 'tiny' model.")] = default(evaluate_models, "seed"),
+    variant: o.Variant = default(evaluate_models, "variant"),
     device: o.Device = default(evaluate_models, "device"),
     json: Annotated[bool, typer.Option("--json", help="Print the full result (both protocols, per skill, per domain, "
                                        "stream-matched; per-item outcomes) as one JSON object.")] = False,
@@ -61,13 +62,14 @@ def stem(
 
     specs = parse_model_specs(model)
     result = evaluate_models(test, specs, base=base, gated=gated or None, max_new_tokens=max_new_tokens,
-                             batch_size=batch_size, repair_verdict=repair_verdict, device=device, seed=seed, log=info)
+                             batch_size=batch_size, repair_verdict=repair_verdict, device=device, seed=seed, log=info,
+                             variant=variant)
     if outputs:
         write_outputs(outputs, result)
     if json:
         emit_json(result)
         return
-    print_tables(slim(result))
+    print_tables(slim(result), title=f"STEM held-out solve accuracy ({result['settings']['variant']} variant)")
 
 
 def _acc(cell: dict | None) -> str:

@@ -62,6 +62,19 @@ Renderer = Annotated[str, typer.Option(
     "--renderer", help="plain: 'Role: text' lines (role prefixes supervised in both modes); "
     "chat-template: the tokenizer's own template; stream: the verifier-loop prompt format.")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")]
+def _variant(value: str) -> str:
+    from causal_agents.stem.variants import VARIANTS
+
+    if value not in VARIANTS:
+        raise typer.BadParameter(f"expected one of {', '.join(VARIANTS)}, got {value!r}")
+    return value
+
+
+Variant = Annotated[str, typer.Option(
+    "--variant", callback=_variant, help="STEM stream variant: plain (the paper's: one-line attempts, arithmetic by the model) or "
+    "calculator (an attempt may write 'calc: EXPRESSION'; the calculator's result, written by the world, comes "
+    "back on a 'Tool:' line before the final answer). Teacher demonstrations and oracle corrections use the "
+    "same format.")]
 
 
 def tag_options(selves, role_map, text_roles, fmt, messages_key=None, group_by_file=False, demonstrations=False):

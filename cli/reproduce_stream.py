@@ -10,7 +10,7 @@ from causal_agents.cli import options as o
 from causal_agents.cli.options import default
 from causal_agents.cli.output import console, emit_json, info
 from causal_agents.errors import InputError
-from causal_agents.stem.reproduce import METHODS, StreamExperiment, experiment, quick, run
+from causal_agents.stem.reproduce import METHODS, SIZES, StreamExperiment, experiment, quick, run
 
 _D = StreamExperiment()  # every default, written once in the library
 _Q = quick(_D)
@@ -22,7 +22,9 @@ def stream(
     gguf_file: o.GgufFile = None,
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Output directory (default: runs/stream-seed<SEED>).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the splits, the weights, the batch order and the sampling.")] = _D.seed,
+    variant: o.Variant = _D.variant,
     quick: Annotated[bool, typer.Option("--quick", help=f"CI smoke size: {_Q.counts['sft']}/{_Q.counts['agent']}/{_Q.counts['test']} problems, {_Q.n_wrong} wrong attempts, K={_Q.rest_k}, {_Q.max_new_tokens}-token answers, {_Q.epochs} epoch.")] = False,
+    size: Annotated[Optional[str], typer.Option("--size", help="Scale the splits, the wrong attempts to collect and the ReST/GRPO prompt groups by a fraction in (0, 1] or a name: " + ", ".join(f"{k}={v:g}" for k, v in SIZES.items()) + f" (default: {_D.size}, the paper's {_D.counts['sft']}/{_D.counts['agent']}/{_D.counts['test']} problems, {_D.n_wrong} wrong attempts, {_D.rest_groups} groups; with --quick, a fraction of its sizes). --n-* and --groups override it.")] = None,
     n_sft: Annotated[Optional[int], typer.Option("--n-sft", help=f"SFT split size (default {_D.counts['sft']}).")] = None,
     n_agent: Annotated[Optional[int], typer.Option("--n-agent", help=f"Agent split size (default {_D.counts['agent']}).")] = None,
     n_test: Annotated[Optional[int], typer.Option("--n-test", help=f"Test split size (default {_D.counts['test']}).")] = None,
@@ -50,11 +52,14 @@ def stream(
     Example: cag reproduce stream --quick        (smoke run, tiny model, minutes on a CPU)
 
     Example: cag reproduce stream --model Qwen/Qwen2.5-0.5B --out runs/stream-qwen
+
+    Example: cag reproduce stream --model ~/.cache/cag/smollm2-135m-instruct --variant calculator --size quarter
     """
     model = o.with_gguf(model, gguf_file)
     try:
         exp = experiment(quick, counts={"sft": n_sft, "agent": n_agent, "test": n_test}, methods=methods, k=k,
-                         groups=groups, model=model, seed=seed, lora=lora, verdicts=verdicts, device=device,
+                         groups=groups, size=size, variant=variant, model=model, seed=seed, lora=lora,
+                         verdicts=verdicts, device=device,
                          n_wrong=n_wrong, lr=lr, epochs=epochs, sft_epochs=sft_epochs, batch_size=batch_size,
                          max_new_tokens=max_new_tokens)
     except InputError as e:
@@ -73,10 +78,12 @@ def print_stream_result(result: dict) -> None:
     from causal_agents.cli.eval import print_tables
 
     exp = result["experiment"]
-    print_tables(result["eval"], title=f"Stream experiment ({exp['model'] or 'tiny'} model, seed {exp['seed']})")
+    print_tables(result["eval"], title=f"Stream experiment ({exp['model'] or 'tiny'} model, {exp['variant']} variant, "
+                                       f"size {exp['size']}, seed {exp['seed']})")
     s = result["stream"]
-    info(f"stream: {s['turns']:,} turns to collect {s['wrong']:,} wrong attempts ({s['correct']:,} right first time); "
-         f"{s['stats']['line']}")
+    calls = f"; {s['tool_calls']:,} calculator calls ({s['tool_errors']:,} errors)" if "tool_calls" in s else ""
+    info(f"stream: {s['turns']:,} turns to collect {s['wrong']:,} wrong attempts ({s['correct']:,} right first time)"
+         f"{calls}; {s['stats']['line']}")
     t = Table(title="Supervised positions per method")
     t.add_column("method")
     t.add_column("supervised tokens", justify="right")

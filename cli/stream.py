@@ -29,6 +29,7 @@ def stream(
     seed: Annotated[int, typer.Option("--seed", help="Seeds the sampling (and the tiny model's weights).")] = _D.seed,
     verdicts: Annotated[bool, typer.Option("--verdicts/--no-verdicts", help="Write the verifier's one-line verdict after each attempt. "
                                            "--no-verdicts leaves the corrections as the only world tokens (the paper's accounting).")] = _D.verdicts,
+    variant: o.Variant = _D.variant,
     device: o.Device = default(collect_to_file, "device"),
     json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")] = False,
 ) -> None:
@@ -36,11 +37,13 @@ def stream(
 
     Writes one stream record per attempt ({question, attempts: [{text, verdict, correction?}]}, the format `cag tag` gates: question context, attempt agent, verdict and correction world) and prints turns, wrong/correct counts, attempts per second and the token accounting of `cag stats --renderer stream` (obs vs do supervised positions).
 
+    With --variant calculator an attempt may call the calculator (its parts are kept in the record: the tool's result is world-written) and the correction is in the calculator format; the problems must come from `cag data stem --variant calculator`.
+
     Example: cag stream data/stem/agent.jsonl --model runs/stream/sft -o stream.jsonl --n-wrong 400
     """
     model = o.with_gguf(model, gguf_file)
     opts = CollectOptions(n_wrong=n_wrong, budget=budget, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                          temperature=temperature, top_p=top_p, seed=seed, verdicts=verdicts)
+                          temperature=temperature, top_p=top_p, seed=seed, verdicts=verdicts, variant=variant)
 
     def progress(turns: int, wrong: int) -> None:
         if not json:
@@ -50,6 +53,8 @@ def stream(
     if json:
         emit_json(summary)
         return
+    calls = (f"; {summary['tool_calls']:,} calculator calls ({summary['tool_errors']:,} errors)"
+             if "tool_calls" in summary else "")
     info(f"{summary['turns']:,} turns: {summary['wrong']:,} wrong, {summary['correct']:,} correct "
-         f"(stopped by {summary['stopped_by']}); {summary['attempts_per_s']} attempts/s -> {output}")
+         f"(stopped by {summary['stopped_by']}){calls}; {summary['attempts_per_s']} attempts/s -> {output}")
     info(summary["stats"]["line"])

@@ -21,7 +21,9 @@ Formats, detected per record by their key field (``--format`` forces one):
 - ``text``: a ``text`` field of ``Role: content`` lines (roles matched case-insensitively);
   lines before the first turn are the context paragraph
 - ``stream``: verifier-loop records: ``question``, ``attempts`` (or a single ``attempt`` +
-  ``verdict``), ``correction``
+  ``verdict``), ``correction``; an attempt that used a tool also has ``parts`` (``{role:
+  attempt | tool, text}`` in order; tool parts are the world's) and a correction written in
+  the same way ``correction_parts`` (roles oracle | tool)
 - ``tagged``: ``segments`` already gated by ``cag tag`` (passed through unchanged)
 
 Any other key holding OpenAI messages is read with ``--messages-key KEY``. A record that is
@@ -500,19 +502,52 @@ def _stream(rec: dict) -> list[dict]:
         text = a.get("text", a.get("attempt"))
         if not isinstance(text, str):
             raise InputError(f"expected a string, got {_tname(text)}", field=f"{f}.text")
-        out.append(_msg("attempt", text, f"{f}.text", author=_author(a, f), weight=_weight(a, f),
-                        provenance=_provenance(a, f), suspect=suspect_flags(a)))
+        written = dict(author=_author(a, f), weight=_weight(a, f), provenance=_provenance(a, f),
+                       suspect=suspect_flags(a))
+        if a.get("parts") is None:
+            out.append(_msg("attempt", text, f"{f}.text", **written))
+        else:
+            out += _stream_parts(a["parts"], text, f"{f}.parts", "attempt", written)
         verdict = a.get("verdict")
         if verdict is not None:
             if not isinstance(verdict, str):
                 raise InputError(f"expected a string, got {_tname(verdict)}", field=f"{f}.verdict")
             out.append(_msg("verifier", verdict, f"{f}.verdict"))
         corr = a.get("correction")
-        if corr is not None:
+        if a.get("correction_parts") is not None:
+            corr = _need_str(corr, f"{f}.correction")  # the text the parts make, for people and the verifier
+            out += _stream_parts(a["correction_parts"], corr, f"{f}.correction_parts", "oracle", {})
+        elif corr is not None:
             out.append(_msg("oracle", _need_str(corr, f"{f}.correction"), f"{f}.correction"))
     corr = rec.get("correction")
     if corr is not None:
         out.append(_msg("oracle", _need_str(corr, "correction"), "correction"))
+    return out
+
+
+def _stream_parts(parts: Any, text: str, field: str, role: str, written: dict) -> list[dict]:
+    """A solution written in parts: pieces of ``role`` (with the writer's ``written`` fields)
+    and tool results (the world's: role ``tool``, never the writer's author or provenance).
+    Each part's text must appear in ``text``, in order (``text`` is what the parts render to)."""
+    if not isinstance(parts, list) or not parts:
+        raise InputError(f"expected a non-empty list of {{role, text}} parts, got {_tname(parts)}", field=field)
+    out, pos = [], 0
+    for j, p in enumerate(parts):
+        pf = f"{field}[{j}]"
+        if not isinstance(p, dict):
+            raise InputError(f"expected an object {{role, text}}, got {_tname(p)}", field=pf)
+        if p.get("role") not in (role, "tool"):
+            raise InputError(f"expected '{role}' or 'tool', got {p.get('role')!r}", field=f"{pf}.role")
+        body = _need_str(p.get("text"), f"{pf}.text")
+        at = text.find(body, pos)
+        if at < 0:
+            raise InputError(f"this part is not in the text (at or after character {pos}): the parts and the "
+                             "text disagree", field=f"{pf}.text")
+        pos = at + len(body)
+        if p["role"] == "tool":
+            out.append(_msg("tool", body, f"{pf}.text", provenance=_provenance(p, pf)))
+        else:
+            out.append(_msg(role, body, f"{pf}.text", **written))
     return out
 
 

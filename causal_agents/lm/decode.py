@@ -1,7 +1,8 @@
 """The one batched decoder: greedy or sampled continuations of many prompts on any causal LM.
 
 Used by the truth probes (greedy replies cut at the first newline) and by STEM stream
-sampling (one-line attempts, greedy or sampled).
+sampling (one-line attempts, greedy or sampled; with :func:`decode_with_tool`, lines that
+call a tool, the tool's result, and the next line).
 
 Batching: prompts are left-padded so every row's next token sits in the last column, and
 decoding runs on the key/value cache; a row that has finished writes pads until the whole
@@ -66,6 +67,52 @@ def decode(model, tok, prompts: list[str], max_new_tokens: int, batch_size: int,
         pad = _pad_id(tok)
         out += [tok.decode([t for t in row if t != pad], skip_special_tokens=True) for row in rows]
     return out
+
+
+def first_line(text: str) -> str:
+    """The first non-empty line of a continuation, stripped (what ``stop="line"`` decodes)."""
+    for line in text.split("\n"):
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def decode_with_tool(model, tok, prompts: list[str], max_new_tokens: int, batch_size: int, tool,
+                     tool_header: str, max_calls: int, temperature: float = 0.0, top_p: float = 1.0,
+                     seed: int = 0) -> list[list[tuple[str, str]]]:
+    """Line-by-line decoding with a tool: each row writes one line (``stop="line"``, at most
+    ``max_new_tokens`` tokens); ``tool(line)`` returns the tool's result text when the line
+    calls it, else None. A row whose line called the tool (and has calls left of
+    ``max_calls``) gets ``line + "\\n" + tool_header + result + "\\n"`` appended to its prompt
+    and writes its next line; all rows that stopped on a tool call continue together, in one
+    batched :func:`decode` call per round (their prompts re-encoded from the text). A row ends
+    at its first line without a tool call, or at the call limit.
+
+    Returns per prompt, in order, its parts: ``("agent", line)`` and ``("tool", result)``.
+    The first round samples with ``seed`` (so the first lines are what ``decode(...,
+    stop="line")`` writes with it), round ``r >= 1`` with ``seed * 1009 + r``: deterministic
+    given ``seed``. The tool must not raise (it is called on whatever the model wrote)."""
+    if max_calls < 0:
+        raise CagError(f"max_calls must be >= 0, got {max_calls}")
+    parts: list[list[tuple[str, str]]] = [[] for _ in prompts]
+    texts = list(prompts)
+    active = list(range(len(prompts)))
+    for r in range(max_calls + 1):
+        outs = decode(model, tok, [texts[i] for i in active], max_new_tokens, batch_size, temperature, top_p,
+                      seed if r == 0 else seed * 1009 + r, stop="line")
+        going = []
+        for i, out in zip(active, outs):
+            line = first_line(out)
+            parts[i].append(("agent", line))
+            result = tool(line) if r < max_calls else None
+            if result is not None:
+                parts[i].append(("tool", result))
+                texts[i] += line + "\n" + tool_header + result + "\n"
+                going.append(i)
+        active = going
+        if not active:
+            break
+    return parts
 
 
 def _pad_id(tok) -> int:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from causal_agents.errors import InputError
 from causal_agents.transcripts.render_stream import prompt as stream_prompt
 from causal_agents.stem.stream_records import build_stream_record
+from causal_agents.stem.variants import DEFAULT_VARIANT, PLAIN, check_variant, tool_calls
 
 
 @dataclass
@@ -31,6 +32,7 @@ class CollectOptions:
     top_p: float = 1.0
     seed: int = 0
     verdicts: bool = True       # write the verifier's verdict line into each record
+    variant: str = DEFAULT_VARIANT  # plain (the paper's) or calculator (causal_agents/stem/variants.py)
 
     def as_dict(self) -> dict:
         """The options as a plain dict (for the summary)."""
@@ -43,6 +45,7 @@ def collect(model, tok, problems: list[dict], opts: CollectOptions = CollectOpti
 
     if not problems:
         raise InputError("no agent problems to attempt")
+    check_variant(opts.variant)
     if opts.n_wrong < 1:
         raise InputError(f"--n-wrong must be at least 1, got {opts.n_wrong}")
     budget = opts.budget if opts.budget is not None else 8 * len(problems)
@@ -53,20 +56,23 @@ def collect(model, tok, problems: list[dict], opts: CollectOptions = CollectOpti
     t0 = time.perf_counter()
     gen_s = 0.0
     batch = 0
+    calls = [0, 0]  # tool calls, of which errors
     while wrong < opts.n_wrong and len(records) < budget:
         turn0 = len(records)
         n = min(opts.batch_size, budget - turn0)
         items = [problems[(turn0 + i) % len(problems)] for i in range(n)]
         tg = time.perf_counter()
         attempts = sample(model, tok, [stream_prompt(p["question"]) for p in items], opts.max_new_tokens,
-                          opts.batch_size, opts.temperature, opts.top_p, seed=opts.seed * 7919 + batch)
+                          opts.batch_size, opts.temperature, opts.top_p, seed=opts.seed * 7919 + batch,
+                          variant=opts.variant)
         gen_s += time.perf_counter() - tg
         batch += 1
         for i, (p, a) in enumerate(zip(items, attempts)):
             turn = turn0 + i
             rec = build_stream_record(p, [a], oracle="last", verdicts=opts.verdicts,
-                                      record_id=f"{p.get('id', 'problem')}:stream:{turn:05d}")
+                                      record_id=f"{p.get('id', 'problem')}:stream:{turn:05d}", variant=opts.variant)
             rec["turn"] = turn
+            calls = [c + d for c, d in zip(calls, tool_calls(a))]
             records.append(rec)
             wrong += not rec["passed"][0]
             if wrong >= opts.n_wrong:
@@ -81,8 +87,10 @@ def collect(model, tok, problems: list[dict], opts: CollectOptions = CollectOpti
         "problems": len(problems), "unique_problems_wrong": len({r["problem_id"] for r in records if not r["passed"][0]}),
         "seconds": round(wall, 3), "generate_seconds": round(gen_s, 3),
         "attempts_per_s": round(len(records) / wall, 2) if wall > 0 else None,
-        "options": {**opts.as_dict(), "budget": budget},
+        "variant": opts.variant, "options": {**opts.as_dict(), "budget": budget},
     }
+    if opts.variant != PLAIN:
+        summary.update(tool_calls=calls[0], tool_errors=calls[1])
     return records, summary
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from causal_agents.stem.variants import DEFAULT_VARIANT
 from causal_agents.stem.wilson import wilson
 from causal_agents.stem.verifier import verify_problem
 
@@ -164,9 +165,12 @@ def slim(result: dict) -> dict:
 
 def evaluate_models(test_path: str, models: list[tuple[str, str | None]], base: str | None = None,
                     gated: list[str] | None = None, max_new_tokens: int = 160, batch_size: int = 32,
-                    repair_verdict: bool = True, device: str = "auto", seed: int = 0, log=None) -> dict:
+                    repair_verdict: bool = True, device: str = "auto", seed: int = 0, log=None,
+                    variant: str = DEFAULT_VARIANT) -> dict:
     """Greedy single-shot outputs of each policy on the test problems, then repair attempts
-    on the items the base policy got wrong; graded with :func:`compare`.
+    on the items the base policy got wrong; graded with :func:`compare`. ``variant``
+    calculator lets every attempt call the calculator (causal_agents/stem/variants.py); an
+    output is then the attempt's whole text, tool results included, as the verifier grades it.
 
     ``models``: (name, path) pairs; a path of ``None``/``"tiny"`` is the embedded tiny model
     (random weights from ``seed``). ``base``: the first-attempt policy [default: the first
@@ -179,21 +183,16 @@ def evaluate_models(test_path: str, models: list[tuple[str, str | None]], base: 
 
     from causal_agents.transcripts.render_stream import prompt, repair_prompt
     from causal_agents.lm.loader import load_model
-    from causal_agents.stem.sample import sample
+    from causal_agents.stem.sample import sample as sample_attempts
+    from causal_agents.stem.variants import attempt_text, check_variant
     from causal_agents.stem.verifier import verify_problem
 
-    if not models:
-        raise ValueError("no models to evaluate")
-    names = [n for n, _ in models]
-    if len(set(names)) != len(names):
-        from causal_agents.errors import InputError
+    def sample(model, tok, prompts, max_new_tokens, batch_size):
+        return [attempt_text(a) for a in sample_attempts(model, tok, prompts, max_new_tokens, batch_size,
+                                                         variant=variant)]
 
-        raise InputError(f"model names must be unique, got {names}")
-    base = base or names[0]
-    if base not in names:
-        from causal_agents.errors import InputError
-
-        raise InputError(f"--base {base!r} is not one of the models ({', '.join(names)})")
+    check_variant(variant)
+    names, base = _model_names(models, base)
     gated = names if gated is None else gated
     items = list(read_problems(test_path).values())
     prompts = [prompt(p["question"]) for p in items]
@@ -237,8 +236,23 @@ def evaluate_models(test_path: str, models: list[tuple[str, str | None]], base: 
     result["seconds"] = timing
     result["settings"] = {"test": test_path, "models": {n: (p or "tiny") for n, p in models}, "base": base,
                           "gated": list(gated), "max_new_tokens": max_new_tokens, "repair_verdict": repair_verdict,
-                          "decoding": "greedy"}
+                          "decoding": "greedy", "variant": variant}
     return result
+
+
+def _model_names(models: list[tuple[str, str | None]], base: str | None) -> tuple[list[str], str]:
+    """The policies' names and the base policy's, checked: unique names, a known base."""
+    from causal_agents.errors import InputError
+
+    if not models:
+        raise ValueError("no models to evaluate")
+    names = [n for n, _ in models]
+    if len(set(names)) != len(names):
+        raise InputError(f"model names must be unique, got {names}")
+    base = base or names[0]
+    if base not in names:
+        raise InputError(f"--base {base!r} is not one of the models ({', '.join(names)})")
+    return names, base
 
 
 def write_outputs(path: str, result: dict) -> int:

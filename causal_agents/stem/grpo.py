@@ -15,6 +15,10 @@ with ``inner_steps`` gradient steps on the same samples so the clipped ratio mat
 one inner step ρ = 1 and GRPO reduces to a normalised policy gradient). The policy is a LoRA
 adapter on the SFT model; the reference is the same network with the adapter switched off,
 so no second copy of the weights is held. Rewards: 1 if the verifier passes, else 0.
+
+Calculator variant: a completion holds the tool's result lines too; they are the world's,
+not the policy's actions, so the policy-gradient and KL terms cover only the agent's tokens
+(:func:`completion_batch` masks the tool's out).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from causal_agents.errors import CagError
+from causal_agents.stem.variants import DEFAULT_VARIANT, TOOL_HEADER, TOOL_ROLE
 
 
 @dataclass
@@ -39,6 +44,7 @@ class GRPOConfig:
     max_new_tokens: int = 160
     batch_size: int = 32        # sampling batch
     seed: int = 0
+    variant: str = DEFAULT_VARIANT  # plain or calculator (causal_agents/stem/variants.py)
 
     def as_dict(self) -> dict:
         """The settings as a plain dict (for the run summary)."""
@@ -76,23 +82,37 @@ def grpo_loss(logp, old_logp, ref_logp, adv, mask, clip_eps: float = 0.2, beta: 
     return loss, stats
 
 
-def completion_batch(tok, prompts: list[str], completions: list[str]):
-    """Right-padded ids (N, T) and a mask (N, T-1) over the positions that predict completion
-    tokens. Prompt and completion are tokenized separately, as the sampler saw them."""
+def completion_chunks(sample) -> list[tuple[str, bool]]:
+    """A sampled attempt as ``(text, the agent wrote it)`` chunks, each line with its newline:
+    a string is one agent line; parts alternate agent lines and tool results (``Tool: r``)."""
+    if isinstance(sample, str):
+        return [(sample + "\n", True)]
+    return [(TOOL_HEADER + p["text"] + "\n", False) if p["role"] == TOOL_ROLE else (p["text"] + "\n", True)
+            for p in sample]
+
+
+def completion_batch(tok, prompts: list[str], completions: list):
+    """Right-padded ids (N, T) and a mask (N, T-1) over the positions that predict the
+    completion tokens the agent wrote. ``completions[i]``: a string (all the agent's) or
+    ``(text, agent)`` chunks (:func:`completion_chunks`); tool chunks stay in the context,
+    unmasked. Prompt and chunks are tokenized separately, as the sampler saw them."""
     import torch
 
     rows = []
     for p, c in zip(prompts, completions):
-        pi = tok(p, add_special_tokens=False)["input_ids"]
-        ci = tok(c, add_special_tokens=False)["input_ids"]
-        rows.append((pi, ci))
-    T = max(len(p) + len(c) for p, c in rows)
+        ids = tok(p, add_special_tokens=False)["input_ids"]
+        agent = [False] * len(ids)
+        for text, mine in ([(c, True)] if isinstance(c, str) else c):
+            t = tok(text, add_special_tokens=False)["input_ids"]
+            ids, agent = ids + t, agent + [mine] * len(t)
+        rows.append((ids, agent))
+    T = max(len(i) for i, _ in rows)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     ids = torch.full((len(rows), T), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), T - 1), dtype=torch.bool)
-    for r, (p, c) in enumerate(rows):
-        ids[r, :len(p) + len(c)] = torch.tensor(p + c)
-        mask[r, len(p) - 1:len(p) + len(c) - 1] = True
+    for r, (i, agent) in enumerate(rows):
+        ids[r, :len(i)] = torch.tensor(i)
+        mask[r, :len(i) - 1] = torch.tensor(agent[1:], dtype=torch.bool)  # position t predicts token t+1
     return ids, mask
 
 
@@ -118,6 +138,7 @@ def train_grpo(start_model: str | None, problems: list[dict], out: str, cfg: GRP
     from causal_agents.lm.loader import load_model_tokenizer, pick_device, pick_dtype
     from causal_agents.training.model import build_model
     from causal_agents.training.rundir import save_final
+    from causal_agents.stem.variants import attempt_text
     from causal_agents.stem.verifier import verify_problem
 
     if cfg.k < 2:
@@ -146,13 +167,13 @@ def train_grpo(start_model: str | None, problems: list[dict], out: str, cfg: GRP
         for g, p in enumerate(groups):
             x = prompt(p["question"])
             samples = sample(model, tok, [x] * cfg.k, cfg.max_new_tokens, cfg.batch_size, cfg.temperature,
-                             seed=cfg.seed * 100_003 + g)
-            rewards = torch.tensor([[float(verify_problem(p, s).passed) for s in samples]])   # (1, K)
+                             seed=cfg.seed * 100_003 + g, variant=cfg.variant)
+            rewards = torch.tensor([[float(verify_problem(p, attempt_text(s)).passed) for s in samples]])  # (1, K)
             if bool((rewards == rewards[0, 0]).all()):
                 flat += 1
                 continue
             adv = group_advantages(rewards)[0].to(dev)                                       # (K,)
-            ids, mask = completion_batch(tok, [x] * cfg.k, [s + "\n" for s in samples])
+            ids, mask = completion_batch(tok, [x] * cfg.k, [completion_chunks(s) for s in samples])
             ids, mask = ids.to(dev), mask.to(dev)
             model.eval()
             with torch.no_grad():

@@ -14,7 +14,10 @@ ReST               x -> ŷ for one verifier-passing sample per  obs      ŷ and 
 =================  ==========================================  =======  ==================
 
 The question is always context (never supervised); the inserted ``Question:`` /
-``Proposed solution:`` headers are protocol and not trainable (the paper's [MASK]). ReST
+``Proposed solution:`` headers are protocol and not trainable (the paper's [MASK]). In the
+calculator variant (causal_agents/stem/variants.py) every solution is written in parts: the
+teacher's, the oracle's and ReST's chosen samples become assistant messages around a ``tool``
+message (the calculator's result, world), so the tool's tokens are evidence in every method. ReST
 imitates its own filtered samples, so it trains them as observations (``obs``): that is what
 ReST is. GRPO is not a data builder (causal_agents/stem/grpo.py).
 """
@@ -22,11 +25,12 @@ ReST is. GRPO is not a data builder (causal_agents/stem/grpo.py).
 from __future__ import annotations
 
 from causal_agents.stem.problems import sft_record
+from causal_agents.stem.variants import DEFAULT_VARIANT, attempt_text, solution_messages
 
 
-def sft_records(problems: list[dict]) -> list[dict]:
+def sft_records(problems: list[dict], variant: str = DEFAULT_VARIANT) -> list[dict]:
     """The teacher split as OpenAI records (question context, teacher solution world)."""
-    return [sft_record(p) for p in problems]
+    return [sft_record(p, variant) for p in problems]
 
 
 def oracle_records(stream: list[dict]) -> list[dict]:
@@ -38,53 +42,57 @@ def oracle_records(stream: list[dict]) -> list[dict]:
             corr = a.get("correction")
             if corr is None:
                 continue
+            parts = a.get("correction_parts") or [{"role": "oracle", "text": corr}]
             out.append({"id": f"{rec.get('id', 'stream')}:oracle", "problem_id": rec.get("problem_id"),
                         "messages": [{"role": "user", "content": rec["question"], "provenance": "context"},
-                                     {"role": "assistant", "content": corr, "author": "oracle", "provenance": "world"}]})
+                                     *solution_messages(parts, "oracle", "world")]})
     return out
 
 
-def rest_select(problems: list[dict], samples: list[list[str]]) -> tuple[list[dict], dict]:
-    """ReST's filter: per prompt group keep the verifier-passing, non-empty samples,
-    de-duplicated, and select at most one (the first in sampling order). Returns OpenAI records
-    with the sample as the agent's own assistant turn, and counts."""
+def rest_select(problems: list[dict], samples: list[list]) -> tuple[list[dict], dict]:
+    """ReST's filter: per prompt group keep the verifier-passing, non-empty samples (strings,
+    or parts in the calculator variant), de-duplicated by text, and select at most one (the
+    first in sampling order). Returns OpenAI records with the sample as the agent's own
+    assistant turn (its tool results the world's), and counts."""
     from causal_agents.stem.verifier import verify_problem
 
     out, n_pass = [], 0
     for p, group in zip(problems, samples):
         seen, chosen = set(), None
         for s in group:
-            if not s.strip() or s in seen:
+            text = attempt_text(s)
+            if not text.strip() or text in seen:
                 continue
-            seen.add(s)
-            if verify_problem(p, s).passed:
+            seen.add(text)
+            if verify_problem(p, text).passed:
                 n_pass += 1
                 if chosen is None:
                     chosen = s
         if chosen is not None:
+            parts = [{"role": "attempt", "text": chosen}] if isinstance(chosen, str) else chosen
             out.append({"id": f"{p['id']}:rest", "problem_id": p["id"],
                         "messages": [{"role": "user", "content": p["question"], "provenance": "context"},
-                                     {"role": "assistant", "content": chosen, "provenance": "agent"}]})
+                                     *solution_messages(parts, None, "agent")]})
     counts = {"groups": len(samples), "samples": sum(len(g) for g in samples), "passing_unique": n_pass,
               "selected": len(out), "flat_groups": sum(1 for p, g in zip(problems, samples) if _flat(p, g))}
     return out, counts
 
 
-def _flat(problem: dict, group: list[str]) -> bool:
+def _flat(problem: dict, group: list) -> bool:
     from causal_agents.stem.verifier import verify_problem
 
-    v = {verify_problem(problem, s).passed for s in group}
+    v = {verify_problem(problem, attempt_text(s)).passed for s in group}
     return len(v) <= 1
 
 
 def rest_sample(model, tok, problems: list[dict], k: int = 8, temperature: float = 1.0, max_new_tokens: int = 160,
-                batch_size: int = 32, seed: int = 0) -> list[list[str]]:
-    """K samples per prompt, batched across prompts."""
+                batch_size: int = 32, seed: int = 0, variant: str = DEFAULT_VARIANT) -> list[list]:
+    """K samples per prompt, batched across prompts (strings, or parts in the calculator variant)."""
     from causal_agents.transcripts.render_stream import prompt
     from causal_agents.stem.sample import sample
 
     prompts = [prompt(p["question"]) for p in problems for _ in range(k)]
-    flat = sample(model, tok, prompts, max_new_tokens, batch_size, temperature, seed=seed)
+    flat = sample(model, tok, prompts, max_new_tokens, batch_size, temperature, seed=seed, variant=variant)
     return [flat[i * k:(i + 1) * k] for i in range(len(problems))]
 
 

@@ -12,6 +12,11 @@ same initialisation, same batches in the same order, only the labels differ.
 Output directory: ``data/`` (splits), ``stream.jsonl``, one run directory per method,
 ``eval.json`` (per-item outcomes and raw answers), ``result.json`` (the tables' data,
 token accounting and the time spent per stage).
+
+``variant`` calculator runs the same experiment with attempts that may call a calculator
+(causal_agents/stem/variants.py: teacher, oracle, stream, ReST, GRPO and evaluation all use
+the format). ``size`` scales the splits, the stream's wrong attempts and the ReST/GRPO prompt
+groups by one fraction (:data:`SIZES` names a few), the paper's sizes staying the default.
 """
 
 from __future__ import annotations
@@ -23,8 +28,12 @@ from dataclasses import asdict, dataclass, field, replace
 
 from causal_agents.errors import InputError
 from causal_agents.stem.problems import DEFAULT_COUNTS
+from causal_agents.stem.variants import DEFAULT_VARIANT, PLAIN, check_variant
 
 METHODS = ("sft", "obs_stream", "do_stream", "sft_oracle", "rest", "grpo")
+# --size names: fractions of the preset's sizes (paper: 200/200/100 problems, 400 wrong
+# attempts, 50 ReST/GRPO groups; quarter: 50/50/25, 100, 12)
+SIZES = {"paper": 1.0, "half": 0.5, "quarter": 0.25, "tenth": 0.1}
 
 
 @dataclass
@@ -33,6 +42,8 @@ class StreamExperiment:
     its defaults from here."""
     model: str | None = None            # None: the embedded tiny model
     seed: int = 0
+    variant: str = DEFAULT_VARIANT      # plain (the paper's) or calculator: attempts may call a calculator
+    size: str = "paper"                 # the --size the sizes below were scaled by (recorded; see scale())
     counts: dict = field(default_factory=lambda: dict(DEFAULT_COUNTS))
     methods: tuple = METHODS
     # stream collection (the paper: 400 wrong attempts, 785 turns)
@@ -74,14 +85,46 @@ def quick(exp: StreamExperiment) -> StreamExperiment:
                    grpo_k=2, grpo_groups=3, max_new_tokens=24, sft_epochs=1, epochs=1, gen_batch_size=16)
 
 
+def parse_size(size: str) -> float:
+    """A --size value as a fraction: a name of :data:`SIZES` or a number in (0, 1]. Raises
+    InputError (field --size) otherwise."""
+    if size in SIZES:
+        return SIZES[size]
+    try:
+        f = float(size)
+    except (TypeError, ValueError):
+        f = None
+    if f is None or not 0 < f <= 1:
+        raise InputError(f"expected one of {', '.join(SIZES)} or a fraction in (0, 1], got {size!r}", field="--size")
+    return f
+
+
+def scale(exp: StreamExperiment, size: str) -> StreamExperiment:
+    """``exp`` with its split sizes, wrong attempts to collect and ReST/GRPO prompt groups
+    multiplied by the fraction ``size`` names (rounded, at least 1; K, epochs and decoding
+    unchanged)."""
+    f = parse_size(size)
+
+    def n(x: int) -> int:
+        return max(1, round(x * f))
+
+    return replace(exp, size=size, counts={k: n(v) for k, v in exp.counts.items()}, n_wrong=n(exp.n_wrong),
+                   rest_groups=n(exp.rest_groups), grpo_groups=n(exp.grpo_groups))
+
+
 def experiment(quick_size: bool = False, counts: dict | None = None, methods: str | None = None,
-               k: int | None = None, groups: int | None = None, **fields) -> StreamExperiment:
-    """The experiment a command line asks for: the paper's sizes (or :func:`quick`'s), then
-    ``counts`` (split name -> size), ``methods`` (comma-separated), ``k`` and ``groups`` (both
-    ReST's and GRPO's) and any other :class:`StreamExperiment` field in ``fields``; a value of
-    None keeps the preset's. Raises InputError, its field the command-line option, for a split
-    size under 1 or an unknown method."""
+               k: int | None = None, groups: int | None = None, size: str | None = None,
+               **fields) -> StreamExperiment:
+    """The experiment a command line asks for: the paper's sizes (or :func:`quick`'s), scaled
+    by ``size`` (:func:`scale`), then ``counts`` (split name -> size), ``methods``
+    (comma-separated), ``k`` and ``groups`` (both ReST's and GRPO's) and any other
+    :class:`StreamExperiment` field in ``fields``; a value of None keeps the preset's. Raises
+    InputError, its field the command-line option, for a split size under 1, an unknown
+    method, size or variant."""
     exp = quick(StreamExperiment()) if quick_size else StreamExperiment()
+    if size is not None:
+        exp = scale(exp, size)
+    check_variant(fields.get("variant") or exp.variant)
     sizes = dict(exp.counts)
     for name, v in (counts or {}).items():
         if v is not None:
@@ -170,6 +213,8 @@ def run(exp: StreamExperiment, out: str, resume: bool = False, overwrite: bool =
     out = os.path.abspath(out)
     if os.path.exists(os.path.join(out, "result.json")) and not (resume or overwrite):
         raise CagError(f"{out} already holds a finished reproduction; use --resume, --overwrite or another --out")
+    if resume:
+        _check_resumed_variant(out, exp.variant)
     os.makedirs(out, exist_ok=True)
     r = _Run(exp, out, resume, dict(resume=resume, overwrite=overwrite, progress=progress, log=log), log)
     r.data()
@@ -183,7 +228,7 @@ def run(exp: StreamExperiment, out: str, resume: bool = False, overwrite: bool =
     if "grpo" in exp.methods:
         r.grpo(progress)
     ev = r.evaluate()
-    result = {"eval": slim(ev), "timings": r.times, "total_seconds": round(sum(r.times.values()), 2),
+    result = {"variant": exp.variant, "size": exp.size, "eval": slim(ev), "timings": r.times, "total_seconds": round(sum(r.times.values()), 2),
               "supervised": _accounting(r.info), **r.info, "runs": r.runs, "out": out}
     write_json_atomic(os.path.join(out, "result.json"), result)
     return result
@@ -225,7 +270,7 @@ class _Run:
         from causal_agents.stem.problems import generate
 
         with self.stage("data"):
-            self.splits = generate(self.exp.seed, self.exp.counts)
+            self.splits = generate(self.exp.seed, self.exp.counts, self.exp.variant)
             for name, rows in self.splits.items():
                 write_records(os.path.join(self.out, "data", f"{name}.jsonl"), rows)
         self.base_model = self.exp.model
@@ -242,7 +287,7 @@ class _Run:
         exp = self.exp
         sft_dir = os.path.join(self.out, "sft")
         with self.stage("sft"):
-            sft = tag_all(sft_records(self.splits["sft"]), "sft")
+            sft = tag_all(sft_records(self.splits["sft"], exp.variant), "sft")
             cfg = _train_cfg(exp, self.base_model, ("do",), exp.sft_epochs, self.tiny)
             self.info["sft"] = train(cfg, sft, sft_dir, "sft", **self.tkw)["do"]
             self.start = (merge_run(sft_dir, os.path.join(self.out, "sft-merged"), exp.device) if exp.lora
@@ -264,7 +309,7 @@ class _Run:
                 model, tok = load_model(self.start, device=exp.device, merge_lora=True)
                 opts = CollectOptions(n_wrong=exp.n_wrong, budget=exp.budget, batch_size=exp.gen_batch_size,
                                       max_new_tokens=exp.max_new_tokens, temperature=exp.temperature, seed=exp.seed,
-                                      verdicts=exp.verdicts)
+                                      verdicts=exp.verdicts, variant=exp.variant)
                 self.records, summ = collect(model, tok, self.splits["agent"], opts)
                 del model
                 write_records(stream_path, self.records)
@@ -323,11 +368,11 @@ class _Run:
                 model, tok = load_model(self.start, device=exp.device, merge_lora=True)
                 groups = self.splits["agent"][:exp.rest_groups]
                 samples = rest_sample(model, tok, groups, exp.rest_k, 1.0, exp.max_new_tokens, exp.gen_batch_size,
-                                      exp.seed)
+                                      exp.seed, exp.variant)
                 del model
                 chosen, counts = rest_select(groups, samples)
                 self.info["rest_selection"] = counts
-                recs = chosen + sft_records(self.splits["sft"])  # SFT replay
+                recs = chosen + sft_records(self.splits["sft"], exp.variant)  # SFT replay
                 self.log(f"rest: {counts['selected']} selected of {counts['samples']} samples in {counts['groups']} "
                          f"groups, +{len(self.splits['sft'])} SFT replay")
                 self.info["rest"] = train(self.cfg_from_sft(("obs",)), tag_all(recs, "rest"), d, "rest",
@@ -346,7 +391,8 @@ class _Run:
             else:
                 gcfg = GRPOConfig(k=exp.grpo_k, groups=exp.grpo_groups, beta=exp.grpo_beta, clip_eps=exp.grpo_clip,
                                   lr=exp.grpo_lr if exp.grpo_lr is not None else (1e-3 if self.tiny else 5e-5),
-                                  max_new_tokens=exp.max_new_tokens, batch_size=exp.gen_batch_size, seed=exp.seed)
+                                  max_new_tokens=exp.max_new_tokens, batch_size=exp.gen_batch_size, seed=exp.seed,
+                                  variant=exp.variant)
                 self.info["grpo"] = train_grpo(self.start, self.splits["agent"], d, gcfg, lora=exp.lora,
                                                lora_r=exp.lora_r, lora_alpha=exp.lora_alpha, device=exp.device,
                                                log=self.log, progress=progress)
@@ -362,9 +408,25 @@ class _Run:
             # the gated protocol repairs the SFT policy's wrong answers (the stream's frozen policy)
             ev = evaluate_models(os.path.join(self.out, "data", "test.jsonl"), models, base="sft",
                                  max_new_tokens=exp.max_new_tokens, batch_size=exp.gen_batch_size,
-                                 repair_verdict=exp.verdicts, device=exp.device, seed=exp.seed, log=self.log)
+                                 repair_verdict=exp.verdicts, device=exp.device, seed=exp.seed, log=self.log,
+                                 variant=exp.variant)
             write_json_atomic(os.path.join(self.out, "eval.json"), ev)
         return ev
+
+
+def _check_resumed_variant(out: str, variant: str) -> None:
+    """Refuse to resume a reproduction of the other variant: its stages would mix two formats
+    (``--overwrite`` replaces every stage, so it needs no check)."""
+    from causal_agents.errors import CagError
+    from causal_agents.formats.io import read_json
+
+    for name in ("result.json", "stream.jsonl.summary.json"):
+        path = os.path.join(out, name)
+        if os.path.exists(path):
+            had = read_json(path).get("variant", PLAIN)
+            if had != variant:
+                raise CagError(f"{out} holds a {had}-variant reproduction ({name}); use another --out for "
+                               f"--variant {variant}")
 
 
 def _accounting(info: dict) -> dict:

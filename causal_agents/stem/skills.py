@@ -5,7 +5,10 @@ Every ``make(rng)`` returns the question, the teacher solution (ending in
 ``Final answer: <number> <unit>``), the exact numeric answer computed from the numbers as
 printed in the question, the surface form used, and a key of the inputs (used to keep
 splits disjoint: two problems with the same skill and inputs are the same problem, however
-worded).
+worded). For the calculator variant (causal_agents/stem/variants.py) it also returns the
+solution's working up to the arithmetic and the arithmetic as one calculator expression
+(numbers as printed, so the calculator computes the answer); the plain solution is the same
+text either way.
 
 Domains: physics (ohm_voltage, ohm_current, electric_power, kinetic_energy), chemistry
 (density, specific_heat, molarity, ph), materials (engineering_stress, bragg).
@@ -49,6 +52,8 @@ class Made:
     answer: float
     form: int          # index of the surface form used
     key: tuple         # the inputs, for de-duplication across splits
+    work: str = ""     # calculator variant: the solution's working up to the arithmetic
+    expression: str = ""  # calculator variant: the arithmetic, numbers as printed in the question
 
 
 @dataclass(frozen=True)
@@ -91,8 +96,9 @@ def _ohm_voltage(rng: random.Random) -> Made:
     else:
         q = f"What voltage is needed to drive a current of {cs} A through a {rs}-ohm load?"
     pre = f"I = {show(current * 1000)} mA = {cs} A. " if form == 2 else ""
-    sol = f"{pre}V = I * R = {cs} A * {rs} ohm = {num(v)} V. {_final(v, 'V')}"
-    return Made(q, sol, v, form, (current, r))
+    work = f"{pre}V = I * R = {cs} A * {rs} ohm"
+    sol = f"{work} = {num(v)} V. {_final(v, 'V')}"
+    return Made(q, sol, v, form, (current, r), work, f"{cs} * {rs}")
 
 
 def _ohm_current(rng: random.Random) -> Made:
@@ -115,8 +121,9 @@ def _ohm_current(rng: random.Random) -> Made:
     else:
         q = f"How much current does a {rs} Ω heating element draw from a {vs} V supply?"
     pre = f"R = {show(r_k)} kΩ = {rs} ohm. " if form == 2 else ""
-    sol = f"{pre}I = V / R = {vs} V / {rs} ohm = {num(i)} A. {_final(i, 'A')}"
-    return Made(q, sol, i, form, (v, r))
+    work = f"{pre}I = V / R = {vs} V / {rs} ohm"
+    sol = f"{work} = {num(i)} A. {_final(i, 'A')}"
+    return Made(q, sol, i, form, (v, r), work, f"{vs} / {rs}")
 
 
 def _electric_power(rng: random.Random) -> Made:
@@ -134,8 +141,9 @@ def _electric_power(rng: random.Random) -> Made:
     else:
         q = f"What is the power rating of a heater that takes {cs} A at {vs} V?"
     pre = f"I = {show(current * 1000)} mA = {cs} A. " if form == 2 else ""
-    sol = f"{pre}P = V * I = {vs} V * {cs} A = {num(p)} W. {_final(p, 'W')}"
-    return Made(q, sol, p, form, (v, current))
+    work = f"{pre}P = V * I = {vs} V * {cs} A"
+    sol = f"{work} = {num(p)} W. {_final(p, 'W')}"
+    return Made(q, sol, p, form, (v, current), work, f"{vs} * {cs}")
 
 
 def _kinetic_energy(rng: random.Random) -> Made:
@@ -159,8 +167,9 @@ def _kinetic_energy(rng: random.Random) -> Made:
     else:
         q = f"What is the kinetic energy of a {ms} kg cart moving with a speed of {vs} m/s?"
     pre = f"m = {show(m_g)} g = {ms} kg. " if form == 1 else ""
-    sol = f"{pre}KE = 1/2 * m * v^2 = 0.5 * {ms} kg * ({vs} m/s)^2 = {num(ke)} J. {_final(ke, 'J')}"
-    return Made(q, sol, ke, form, (m, v))
+    work = f"{pre}KE = 1/2 * m * v^2 = 0.5 * {ms} kg * ({vs} m/s)^2"
+    sol = f"{work} = {num(ke)} J. {_final(ke, 'J')}"
+    return Made(q, sol, ke, form, (m, v), work, f"0.5 * {ms} * {vs}^2")
 
 
 # ---------------------------------------------------------------- chemistry
@@ -183,8 +192,9 @@ def _density(rng: random.Random) -> Made:
         q = f"An object of mass {show(m / 1000)} kg occupies {vs} cm^3. What is its density in g/cm^3?"
     pre = f"m = {show(m / 1000)} kg = {ms} g. " if form == 3 else ""
     vol_unit = "mL" if form in (1, 2) else "cm^3"
-    sol = f"{pre}density = m / V = {ms} g / {vs} {vol_unit} = {num(rho)} g/cm^3. {_final(rho, 'g/cm^3')}"
-    return Made(q, sol, rho, form, (m, vol))
+    work = f"{pre}density = m / V = {ms} g / {vs} {vol_unit}"
+    sol = f"{work} = {num(rho)} g/cm^3. {_final(rho, 'g/cm^3')}"
+    return Made(q, sol, rho, form, (m, vol), work, f"{ms} / {vs}")
 
 
 _HEAT_CAPACITY = [("water", 4.18), ("aluminium", 0.897), ("copper", 0.385), ("iron", 0.449),
@@ -214,8 +224,9 @@ def _specific_heat(rng: random.Random) -> Made:
         pre = f"dT = {show(t1 + dt)} - {show(t1)} = {dts} °C. "
     elif form == 3:
         pre = f"m = {show(m / 1000)} kg = {ms} g. "
-    sol = f"{pre}q = m * c * dT = {ms} g * {cs} J/(g*K) * {dts} K = {num(heat)} J. {_final(heat, 'J')}"
-    return Made(q, sol, heat, form, (mat, m, dt))
+    work = f"{pre}q = m * c * dT = {ms} g * {cs} J/(g*K) * {dts} K"
+    sol = f"{work} = {num(heat)} J. {_final(heat, 'J')}"
+    return Made(q, sol, heat, form, (mat, m, dt), work, f"{ms} * {cs} * {dts}")
 
 
 _COMPOUNDS = [("NaCl", 58.44), ("NaOH", 40.00), ("KCl", 74.55), ("glucose", 180.16), ("H2SO4", 98.08),
@@ -246,7 +257,8 @@ def _molarity(rng: random.Random) -> Made:
         q = f"A chemist dissolves {mas} g of {name} ({mms} g/mol) and dilutes to {vs} L. Calculate the concentration in mol/L."
     pre = f"V = {show(vol_ml)} mL = {vs} L. " if form == 1 else ""
     sol = f"{pre}n = {mas} g / {mms} g/mol = {num(n)} mol; M = n / V = {num(n)} mol / {vs} L = {num(molar)} M. {_final(molar, 'M')}"
-    return Made(q, sol, molar, form, (mass, mm, vol))
+    work = f"{pre}M = n / V = ({mas} g / {mms} g/mol) / {vs} L"
+    return Made(q, sol, molar, form, (mass, mm, vol), work, f"({mas} / {mms}) / {vs}")
 
 
 def _ph(rng: random.Random) -> Made:
@@ -267,8 +279,9 @@ def _ph(rng: random.Random) -> Made:
     else:
         q = f"A {cs} M solution of HCl (a strong acid, fully dissociated) is prepared. What is its pH?"
     pre = f"HCl dissociates fully, so [H+] = {cs} M. " if form == 3 else ""
-    sol = f"{pre}pH = -log10([H+]) = -log10({cs}) = {ph:.3f}. Final answer: {ph:.3f}"
-    return Made(q, sol, ph, form, (a, k))
+    work = f"{pre}pH = -log10([H+]) = -log10({cs})"
+    sol = f"{work} = {ph:.3f}. Final answer: {ph:.3f}"
+    return Made(q, sol, ph, form, (a, k), work, f"-log10({cs})")
 
 
 # ---------------------------------------------------------------- materials
@@ -301,7 +314,13 @@ def _engineering_stress(rng: random.Random) -> Made:
         pre = f"A0 = pi * d^2 / 4 = pi * ({show(d)} mm)^2 / 4 = {num(area)} mm^2. "
     area_s = num(area) if form == 2 else As
     sol = f"{pre}stress = F / A0 = {fs} N / {area_s} mm^2 = {num(stress)} MPa. {_final(stress, 'MPa')}"
-    return Made(q, sol, stress, form, (force, area))
+    if form == 2:  # the area unrounded, so the tool computes the exact answer
+        work = f"stress = F / A0 = F / (pi * d^2 / 4) = {fs} N / (pi * ({show(d)} mm)^2 / 4)"
+        expr = f"{fs} / (pi * {show(d)}^2 / 4)"
+    else:
+        work = f"{pre}stress = F / A0 = {fs} N / {As} mm^2"
+        expr = f"{fs} / {As}"
+    return Made(q, sol, stress, form, (force, area), work, expr)
 
 
 _XRAY = [("Cu K-alpha", 0.1541), ("Mo K-alpha", 0.0709), ("Co K-alpha", 0.1789), ("Cr K-alpha", 0.2290)]
@@ -331,9 +350,10 @@ def _bragg(rng: random.Random) -> Made:
         pre = f"theta = {show(2 * theta)}° / 2 = {ts}°. "
     elif form == 2:
         pre = f"lambda = {show(lam * 10)} Å = {ls} nm. "
-    sol = (f"{pre}n * lambda = 2 * d * sin(theta) with n = 1, so d = lambda / (2 * sin(theta)) = "
-           f"{ls} nm / (2 * sin({ts}°)) = {num(d)} nm. {_final(d, 'nm')}")
-    return Made(q, sol, d, form, (lam, theta))
+    work = (f"{pre}n * lambda = 2 * d * sin(theta) with n = 1, so d = lambda / (2 * sin(theta)) = "
+            f"{ls} nm / (2 * sin({ts}°))")
+    sol = f"{work} = {num(d)} nm. {_final(d, 'nm')}"
+    return Made(q, sol, d, form, (lam, theta), work, f"{ls} / (2 * sin({ts}))")
 
 
 _REL = 0.01

@@ -19,7 +19,18 @@ A span is ``(start, end, cls, seg_index, trainable)``; spans tile the text exact
   action; ``trainable`` is ``weight != 0``.
 - Roles: question/user/human -> ``Question:``; attempt/assistant/agent/teacher/oracle (any
   solution-writing role) -> ``Proposed solution:``; verifier -> ``Verdict: ``;
-  system/context/developer -> the bare text; any other role -> ``Role: ``.
+  system/context/developer -> the bare text; any other role -> ``Role: `` (``tool`` ->
+  ``Tool: ``).
+- A solution-writing segment right after a tool segment (tool/function/ipython/observation)
+  continues the same proposed solution: it gets no header. So a tool-using attempt (the
+  calculator variant of the STEM stream) renders as one solution with the tool's line inside::
+
+      Proposed solution:\\n{working}. calc: {expression}\\n
+      Tool: {result}\\n
+      Final answer: {answer}\\n
+
+  where the working and the final line are the agent's, the result the tool's (world) and
+  ``Tool: `` protocol. :func:`join_parts` gives the text between the header and the last newline.
 
 An OpenAI SFT record from ``cag data stem`` (user question, teacher assistant solution)
 renders as ``Question:\\n{q}\\nProposed solution:\\n{solution}\\n``: the same format as the
@@ -38,6 +49,7 @@ _QUESTION_ROLES = {"question", "user", "human"}
 _SOLUTION_ROLES = {"attempt", "assistant", "agent", "gpt", "model", "ai", "teacher", "oracle", "correction"}
 _VERDICT_ROLES = {"verifier", "verdict"}
 _BARE_ROLES = {"system", "context", "developer"}
+_TOOL_ROLES = {"tool", "function", "ipython", "observation"}
 
 
 def header_for(role: str) -> str:
@@ -59,12 +71,16 @@ def render_stream(segments: list[dict], protocol_trainable: bool = False) -> tup
     parts: list[str] = []
     spans: list[tuple] = []
     pos = 0
+    after_tool = False
     for i, seg in enumerate(segments):
         gate = seg["gate"]
         if gate not in GATE_CLASS:
             raise ValueError(f"segment {i}: gate must be one of {', '.join(GATE_CLASS)}, got {gate!r}")
         trainable = seg.get("weight", 1) != 0
         head = header_for(seg["role"])
+        if after_tool and head == SOLUTION_HEADER:
+            head = ""  # the solution goes on after the tool's line
+        after_tool = seg["role"].lower() in _TOOL_ROLES
         if head:
             parts.append(head)
             spans.append((pos, pos + len(head), PROTOCOL, i, trainable and protocol_trainable))
@@ -74,6 +90,18 @@ def render_stream(segments: list[dict], protocol_trainable: bool = False) -> tup
         spans.append((pos, pos + len(body), GATE_CLASS[gate], i, trainable))
         pos += len(body)
     return "".join(parts), spans
+
+
+def join_parts(parts: list[dict]) -> str:
+    """The text of a solution written in parts (``{role, text}``: solution-writing roles and
+    tool results, in order) as :func:`render_stream` shows it after the first part's header,
+    without the closing newline: ``"work. calc: 1 / 4\\nTool: 0.25\\nFinal answer: 0.25 A"``.
+    The verifier grades this text and a repair prompt quotes it, so both see what training
+    renders."""
+    if not parts:
+        raise ValueError("a solution needs at least one part")
+    text, _ = render_stream([{"role": p["role"], "text": p["text"], "gate": "context"} for p in parts])
+    return text[len(header_for(parts[0]["role"])):-1]
 
 
 def prompt(question: str) -> str:
