@@ -22,6 +22,7 @@ from typing import Any, Iterable, Iterator
 import orjson
 
 from causal_agents.errors import InputError
+from causal_agents.formats.jsonarray import Rejoined
 
 STDIN = "-"
 PARQUET_BATCH_ROWS = 1024
@@ -142,7 +143,7 @@ def _read_json_text(path: str) -> Iterator[tuple[dict, Any]]:
         if head is None:
             return
         if layout_of_first_line(head) == "objects":
-            for item in _read_objects(_Rejoined(head, f), name, lineno, path):
+            for item in _read_objects(Rejoined(head, f), name, lineno, path):
                 seen += 1
                 yield item
             return
@@ -160,21 +161,6 @@ def _read_json_text(path: str) -> Iterator[tuple[dict, Any]]:
             f.close()
         if seen == 0 and sys.exc_info()[0] is None:
             raise empty_input(name)
-
-
-class _Rejoined:
-    """A byte stream with its first line (already read to sniff the layout) put back."""
-
-    def __init__(self, head: bytes, f):
-        self._head, self._f = head, f
-
-    def read(self, n: int = -1) -> bytes:
-        if n == 0:  # ijson probes with read(0) to tell bytes from str
-            return b""
-        if self._head:
-            out, self._head = self._head, b""
-            return out
-        return self._f.read(n)
 
 
 def _read_array(f, name: str) -> Iterator[tuple[dict, Any]]:

@@ -36,6 +36,21 @@ _WS = re.compile(rb"[ \t\r\n]*")
 _CLOSER = {0x7B: b"}", 0x5B: b"]"}  # { -> }, [ -> ]
 
 
+class Rejoined:
+    """A byte stream with its first line (already read to sniff the layout) put back."""
+
+    def __init__(self, head: bytes, f):
+        self._head, self._f = head, f
+
+    def read(self, n: int = -1) -> bytes:
+        if n == 0:  # ijson probes with read(0) to tell bytes from str
+            return b""
+        if self._head:
+            out, self._head = self._head, b""
+            return out
+        return self._f.read(n)
+
+
 class ArrayReader:
     """Iterates the elements (any JSON values) of the JSON array that the binary stream
     ``f`` holds (leading whitespace allowed). Malformed JSON is one InputError naming
@@ -170,9 +185,8 @@ class ArrayReader:
         """The rest of the array, from the element at ``pos``, through ijson."""
         import ijson
 
-        from causal_agents.formats.io import _Rejoined
 
-        stream = _Rejoined(b"[" + self.buf[self.pos:], self.f)
+        stream = Rejoined(b"[" + self.buf[self.pos:], self.f)
         self.buf = b""
         try:
             for value in ijson.items(stream, "item", use_float=True):
