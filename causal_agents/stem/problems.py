@@ -29,7 +29,8 @@ from collections import Counter
 
 from causal_agents.errors import CagError, InputError
 from causal_agents.stem.skills import SKILLS
-from causal_agents.stem.variants import CALCULATOR, DEFAULT_VARIANT, PLAIN, calculator_solution, check_variant, solution_messages
+from causal_agents.stem.variants import (CALCULATOR, DEFAULT_VARIANT, PLAIN, calculator_solution, check_variant,
+                                         solution_messages)
 
 SPLITS = ("sft", "agent", "test")
 DEFAULT_COUNTS = {"sft": 200, "agent": 200, "test": 100}

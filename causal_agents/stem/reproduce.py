@@ -228,8 +228,9 @@ def run(exp: StreamExperiment, out: str, resume: bool = False, overwrite: bool =
     if "grpo" in exp.methods:
         r.grpo(progress)
     ev = r.evaluate()
-    result = {"variant": exp.variant, "size": exp.size, "eval": slim(ev), "timings": r.times, "total_seconds": round(sum(r.times.values()), 2),
-              "supervised": _accounting(r.info), **r.info, "runs": r.runs, "out": out}
+    result = {"variant": exp.variant, "size": exp.size, "eval": slim(ev), "timings": r.times,
+              "total_seconds": round(sum(r.times.values()), 2), "supervised": _accounting(r.info), **r.info,
+              "runs": r.runs, "out": out}
     write_json_atomic(os.path.join(out, "result.json"), result)
     return result
 
