@@ -7,6 +7,8 @@ The target (issue 11): under 500 MB each at the default sizes (200 MB, 10 MB).
 
     python benchmarks/bench_memory.py            # 200 MB of 20 KB records, one 10 MB message
     python benchmarks/bench_memory.py --mb 40    # a smaller run for a busy machine
+    python benchmarks/bench_memory.py --tokenizer byte --tokenizer ~/.cache/cag/smollm2-135m-instruct
+                                                 # `cag stats` with each tokenizer (tag has none)
 """
 
 from __future__ import annotations
@@ -60,19 +62,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=200.0, help="Megabytes of ~20 KB records.")
     ap.add_argument("--message-mb", type=float, default=10.0, help="Size of the one large message.")
+    ap.add_argument("--tokenizer", action="append", help="Tokenizer for `cag stats` (repeat for several; default byte).")
     a = ap.parse_args()
+    tokenizers = a.tokenizer or ["byte"]
     with open("/proc/loadavg") as f:
         print(f"load: {f.read().strip()}")
     with tempfile.TemporaryDirectory(prefix="cag-mem-") as d:
         recs, one = os.path.join(d, "records.jsonl"), os.path.join(d, "one.jsonl")
         n = write_records(recs, a.mb)
         write_one_message(one, a.message_mb)
-        print("| input | command | peak RSS MB | seconds | exit |\n|---|---|---|---|---|")
+        print("| input | command | tokenizer | peak RSS MB | seconds | exit |\n|---|---|---|---|---|---|")
         for label, path in ((f"{a.mb:g} MB, {n:,} records of ~20 KB", recs),
                             (f"one {a.message_mb:g} MB message", one)):
-            for cmd in (["tag", path, "-o", os.path.join(d, "out.jsonl")], ["stats", path, "--json"]):
+            runs = [("-", ["tag", path, "-o", os.path.join(d, "out.jsonl")])]
+            runs += [(os.path.basename(t.rstrip("/")), ["stats", path, "--json", "--tokenizer", t]) for t in tokenizers]
+            for tok, cmd in runs:
                 rss, secs, code = peak_rss_mb(cmd)
-                print(f"| {label} | cag {cmd[0]} | {rss:,.0f} | {secs:.1f} | {code} |", flush=True)
+                print(f"| {label} | cag {cmd[0]} | {tok} | {rss:,.0f} | {secs:.1f} | {code} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,11 @@ CHUNK_RECORDS = 512
 # bytes in flight, not the record count (512 records of 20 KB were 10 MB of text at once).
 CHUNK_CHARS = 1 << 20
 # One record's text may not exceed this (characters); a longer one is an error naming it.
-# A record is tokenized whole (the label builder needs one tokenization of the rendering),
-# and the tokenizer holds about 200 bytes per token: 16 Mi characters cost about 3 GB.
+# The label builder tokenizes a long record in pieces and keeps about 10 bytes a token, so
+# memory follows the largest record's tokens and text (one 10 MB message: about 400 MB peak
+# with the byte tokenizer, `benchmarks/bench_memory.py`); the limit keeps that bounded. A
+# tokenizer that cannot be cut into pieces (``pieces.split_rule``) still holds about 200
+# bytes a token for the whole record.
 MAX_RECORD_CHARS = 16 << 20
 GROUPS = ("file", "role", "gate")
 COUNT_BLOCK = 1 << 20  # tokens counted per numpy pass: bounds the temporaries of a long record
