@@ -28,6 +28,8 @@ class View:
 
     record_id: str
     pieces: list = field(default_factory=list)
+    segment_of: list = field(default_factory=list)  # per token: index into ``segments``
+    segments: list = field(default_factory=list)  # per segment: who wrote it and why (role, author, gate, rule)
     counts: dict = field(default_factory=dict)  # class -> [tokens, supervised]
     weighted: float = 0.0  # the supervised tokens' summed loss weight
 
@@ -69,7 +71,8 @@ def _view(rec: dict, tokenizer, renderer: str, mask: str) -> View:
     sup = enc.supervised(mask)
     # The offsets of the same tokenization the label builder made (one encode, no specials).
     offsets = tokenizer._tokenizer.encode(enc.text, add_special_tokens=False).offsets
-    v = View(str(rec.get("id")), counts={c: [0, 0] for c in CLASS_NAMES})
+    v = View(str(rec.get("id")), counts={c: [0, 0] for c in CLASS_NAMES},
+             segment_of=enc.segment.tolist(), segments=[_about(s) for s in rec["segments"]])
     # Each token's message weight (role headers belong to their message), not `trainable`,
     # which is also False at the first token (nothing precedes it to predict it from).
     weights = [float(rec["segments"][k].get("weight", 1)) for k in enc.segment.tolist()]
@@ -98,6 +101,24 @@ th:first-child,td:first-child{text-align:left}.legend span{margin-right:1.5em}
 """ + "".join(f".{c}{{color:{col}}}" for c, col in COLOURS.items())
 
 
+def _about(seg: dict) -> str:
+    """A segment's tooltip: what a reader of the page needs to see why it is gated so."""
+    who = f", author {seg['author']}" if seg.get("author") else ""
+    return f"{seg['role']}{who}: {seg['gate']} (rule {seg.get('rule', 'tagged')})"
+
+
+def _tokens(v: View) -> str:
+    """The token spans, each segment's run inside one span whose tooltip says who wrote it."""
+    out, prev = [], None
+    for p, k in zip(v.pieces, v.segment_of):
+        if k != prev:
+            out.append(("</span>" if prev is not None else "")
+                       + f"<span class=\"seg\" title=\"{html.escape(v.segments[k])}\">")
+            prev = k
+        out.append(_token(*p))
+    return "".join(out) + ("</span>" if prev is not None else "")
+
+
 def _token(text: str, c: str, s: bool, w: float) -> str:
     """One token's span: class colour; bold underline if supervised (dashed below weight 1);
     struck through inside a weight-0 message; the weight as a tooltip where it is not 1."""
@@ -114,7 +135,8 @@ def _legend(mask: str, vs: list[View]) -> str:
         extra += "<span class=\"no w0\">in a weight-0 message (never supervised)</span>"
     return ("<p class=\"legend\">" + "".join(f"<span class=\"{c}\">&#9632; {c}</span>" for c in CLASS_NAMES)
             + f"<span class=\"sup\">supervised by --mask {mask}</span><span class=\"no\">not supervised</span>"
-            + extra + "<span class=\"bnd\">thin lines: token boundaries</span></p>")
+            + extra + "<span class=\"bnd\">thin lines: token boundaries</span>"
+            "<span>hover: who wrote a message, its gate and the rule</span></p>")
 
 
 def to_html(vs: Iterable[View], mask: str, source: str) -> str:
@@ -129,7 +151,7 @@ def to_html(vs: Iterable[View], mask: str, source: str) -> str:
         parts.append("<table><tr><th>class</th><th>tokens</th><th>supervised</th></tr>" + "".join(
             f"<tr class=\"{c}\"><td>{c}</td><td>{n:,}</td><td>{s:,}</td></tr>" for c, (n, s) in v.counts.items())
             + "</table><pre>")
-        parts.append("".join(_token(*p) for p in v.pieces))
+        parts.append(_tokens(v))
         parts.append("</pre></section>")
     parts.append("</body></html>\n")
     return "".join(parts)

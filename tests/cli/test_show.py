@@ -122,3 +122,16 @@ def test_loss_weights_are_marked_and_summed_as_training_weighs_them(cag, tmp_pat
     assert re.search(r"supervised at a loss weight below 1", text) and "weight-0 message" in text
     code, shown, _ = cag("show", SAMPLES / "parts_value.jsonl", "--mask", "obs")
     assert code == 0 and f"(summed loss weight {total:,.4g})" in shown.decode()
+
+
+def test_each_message_says_who_wrote_it_and_why(cag, tmp_path):
+    out = tmp_path / "m.html"
+    assert cag("show", SAMPLES / "multi_agent.jsonl", "-n", "1", "--self", "solver", "--self", "planner",
+               "--html", out)[0] == 0
+    import re
+
+    titles = re.findall(r'<span class="seg" title="([^"]*)">', out.read_text(encoding="utf-8"))
+    assert titles == ["system: context (rule role-default)", "user: world (rule role-default)",
+                      "assistant, author planner: agent (rule self)", "assistant, author solver: agent (rule self)",
+                      "assistant, author teacher: world (rule other-author)",
+                      "assistant, author solver: agent (rule self)"]
