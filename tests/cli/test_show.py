@@ -92,3 +92,46 @@ def test_bad_input(cag, tmp_path):
     assert not (tmp_path / "x.html").exists()
     code, _, err = cag("show", SAMPLES / "sharegpt.jsonl", "--id", "nope", "--html", tmp_path / "x.html")
     assert code == 1 and not (tmp_path / "x.html").exists()
+
+
+def test_loss_weights_are_marked_and_summed_as_training_weighs_them(cag, tmp_path, byte_tok):
+    """A fractional loss_weight: supervised tokens drawn dashed, with their weight as a tooltip,
+    and the summary's summed weight is the token weighting's own sum (what metrics.jsonl's
+    supervised_weight adds up). A weight-0 message: struck through, never supervised."""
+    import re
+
+    from causal_agents.training.data import token_weights
+    from causal_agents.transcripts.labels import encode
+    from causal_agents.transcripts.tagging import iter_tagged
+
+    out = tmp_path / "w.html"
+    assert cag("show", SAMPLES / "parts_value.jsonl", "--mask", "obs", "--html", out)[0] == 0
+    text = out.read_text(encoding="utf-8")
+    page = Page()
+    page.feed(text)
+    (rec,) = list(iter_tagged([str(SAMPLES / "parts_value.jsonl")]))
+    enc = encode(rec, byte_tok)
+    seg_w = [rec["segments"][k]["weight"] for k in enc.segment]
+    toks = page.sections[0]["tokens"]
+    assert [("part" in c) for c, _ in toks] == [bool(s) and w == 0.5 for s, w in zip(enc.supervised("obs"), seg_w)]
+    assert [("w0" in c) for c, _ in toks] == [w == 0 for w in seg_w]
+    assert any("w0" in c for c, _ in toks) and not any("w0" in c and "sup" in c for c, _ in toks)
+    assert text.count('title="loss weight 0.5"') == sum(w == 0.5 for w in seg_w)
+    total = float(token_weights(enc, "obs", "token").sum())
+    assert f"(summed loss weight {total:,.4g})" in page.sections[0]["summary"] and total < enc.supervised("obs").sum()
+    assert re.search(r"supervised at a loss weight below 1", text) and "weight-0 message" in text
+    code, shown, _ = cag("show", SAMPLES / "parts_value.jsonl", "--mask", "obs")
+    assert code == 0 and f"(summed loss weight {total:,.4g})" in shown.decode()
+
+
+def test_each_message_says_who_wrote_it_and_why(cag, tmp_path):
+    out = tmp_path / "m.html"
+    assert cag("show", SAMPLES / "multi_agent.jsonl", "-n", "1", "--self", "solver", "--self", "planner",
+               "--html", out)[0] == 0
+    import re
+
+    titles = re.findall(r'<span class="seg" title="([^"]*)">', out.read_text(encoding="utf-8"))
+    assert titles == ["system: context (rule role-default)", "user: world (rule role-default)",
+                      "assistant, author planner: agent (rule self)", "assistant, author solver: agent (rule self)",
+                      "assistant, author teacher: world (rule other-author)",
+                      "assistant, author solver: agent (rule self)"]
