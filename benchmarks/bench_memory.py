@@ -63,17 +63,22 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=200.0, help="Megabytes of ~20 KB records.")
     ap.add_argument("--message-mb", type=float, default=10.0, help="Size of the one large message.")
     ap.add_argument("--tokenizer", action="append", help="Tokenizer for `cag stats` (repeat for several; default byte).")
+    ap.add_argument("--only", choices=("records", "message"), help="Run one of the two inputs only.")
     a = ap.parse_args()
     tokenizers = a.tokenizer or ["byte"]
     with open("/proc/loadavg") as f:
         print(f"load: {f.read().strip()}")
     with tempfile.TemporaryDirectory(prefix="cag-mem-") as d:
         recs, one = os.path.join(d, "records.jsonl"), os.path.join(d, "one.jsonl")
-        n = write_records(recs, a.mb)
-        write_one_message(one, a.message_mb)
+        inputs = []
+        if a.only != "message":
+            n = write_records(recs, a.mb)
+            inputs.append((f"{a.mb:g} MB, {n:,} records of ~20 KB", recs))
+        if a.only != "records":
+            write_one_message(one, a.message_mb)
+            inputs.append((f"one {a.message_mb:g} MB message", one))
         print("| input | command | tokenizer | peak RSS MB | seconds | exit |\n|---|---|---|---|---|---|")
-        for label, path in ((f"{a.mb:g} MB, {n:,} records of ~20 KB", recs),
-                            (f"one {a.message_mb:g} MB message", one)):
+        for label, path in inputs:
             runs = [("-", ["tag", path, "-o", os.path.join(d, "out.jsonl")])]
             runs += [(os.path.basename(t.rstrip("/")), ["stats", path, "--json", "--tokenizer", t]) for t in tokenizers]
             for tok, cmd in runs:
