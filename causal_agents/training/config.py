@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 import orjson
 
 from causal_agents.errors import UsageError
-from causal_agents.lm.loader import DTYPES
+from causal_agents.lm.loader import DTYPES, pick_device
 from causal_agents.lm.tiny_model import is_tiny
 from causal_agents.transcripts.options import TRUNCATE_SIDES
 
@@ -117,8 +117,6 @@ def auto_recipe(model: str | None, device: str = "auto") -> str:
     model when training runs on a CPU, ``paper`` on a GPU."""
     if is_tiny(model):
         return "tiny"
-    from causal_agents.lm.loader import pick_device
-
     return "cpu" if pick_device(device).type == "cpu" else "paper"
 
 

@@ -137,6 +137,12 @@ def classify_lie_reply(reply: str, fact: Fact) -> str:
     return "other"
 
 
+# The greedy probes: (name, the claim the user states, reply classifier, classes, the summary
+# count it feeds, the class counted there).
+GREEDY = (("truth", "true", classify_truth_reply, TRUTH_CLASSES, "truth_contradictions", "states_lie"),
+          ("lie", "false", classify_lie_reply, LIE_CLASSES, "lie_corrections", "corrects"))
+
+
 def greedy_replies(model, tok, prompts: list[str], max_new_tokens: int = 96, batch_size: int = 64) -> list[str]:
     """Greedy continuation of each prompt (the shared decoder, ``causal_agents.lm.decode``),
     cut at the first newline, stripped: one reply per prompt, in order."""
@@ -167,35 +173,35 @@ def probe_model(model, tok, facts: list[Fact], opts: ProbeOptions = ProbeOptions
         deltas = [r["delta"] for r in rows]
         summary["mean_margin"] = sum(deltas) / len(deltas)
         summary["lie_preferred"] = sum(d < 0 for d in deltas)
-    # (probe, the claim the user states, reply classifier, classes, the summary count it feeds)
-    greedy = (("truth", "true", classify_truth_reply, TRUTH_CLASSES, ("truth_contradictions", "states_lie")),
-              ("lie", "false", classify_lie_reply, LIE_CLASSES, ("lie_corrections", "corrects")))
-    for name, claim, classify, classes, (key, cls) in greedy:
+    for name, claim, classify, classes, key, cls in GREEDY:
         if name not in opts.probes:
             continue
         replies = greedy_replies(model, tok, [claim_prompt(opts.context, getattr(f, claim)) for f in facts],
                                  opts.max_new_tokens, opts.batch_size)
         for row, f, r in zip(rows, facts, replies):
             row.update({f"{name}_reply": r, f"{name}_class": classify(r, f)})
-        summary[f"{name}_probe"] = {c: sum(r[f"{name}_class"] == c for r in rows) for c in classes}
-        summary[key] = summary[f"{name}_probe"][cls]
+        _count(summary, rows, name, classes, key, cls)
     return {"summary": summary, "facts": rows}
+
+
+def _count(summary: dict, rows: list[dict], name: str, classes: tuple, key: str, cls: str) -> None:
+    """One greedy probe's class counts in ``summary``, and the count of ``cls`` under ``key``."""
+    summary[f"{name}_probe"] = {c: sum(r[f"{name}_class"] == c for r in rows) for c in classes}
+    summary[key] = summary[f"{name}_probe"][cls]
 
 
 def reclassify(probes: dict, facts: list[Fact]) -> dict:
     """probes.json's content with every stored greedy reply classified again by this module's
     classifiers and the probe counts recomputed (the replies and margins are the model's and
     stay as they are): for results written by an older classifier."""
-    greedy = (("truth", classify_truth_reply, TRUTH_CLASSES, "truth_contradictions", "states_lie"),
-              ("lie", classify_lie_reply, LIE_CLASSES, "lie_corrections", "corrects"))
     for label, m in probes["models"].items():
-        for name, classify, classes, key, cls in greedy:
+        rows = [row[label] for row in probes["facts"]]
+        for name, _, classify, classes, key, cls in GREEDY:
             if f"{name}_probe" not in m["summary"]:
                 continue
-            for row, f in zip(probes["facts"], facts):
-                row[label][f"{name}_class"] = classify(row[label][f"{name}_reply"], f)
-            counts = {c: sum(row[label][f"{name}_class"] == c for row in probes["facts"]) for c in classes}
-            m["summary"][f"{name}_probe"], m["summary"][key] = counts, counts[cls]
+            for row, f in zip(rows, facts):
+                row[f"{name}_class"] = classify(row[f"{name}_reply"], f)
+            _count(m["summary"], rows, name, classes, key, cls)
     return probes
 
 
