@@ -54,7 +54,7 @@ def reproduce_truth(out: str, model: str | None = None, seed: int = 0, data_seed
     bank = load_facts(facts or PACKAGED_FACTS)
     dseed = seed if data_seed is None else data_seed
     cfg = TrainConfig(modes=MODES, model=model, seed=seed, device=device, **(train_overrides or {})).resolved()
-    n = DIALOGUES.get(cfg.recipe, 480) if n is None else n
+    n = DIALOGUES[cfg.recipe] if n is None else n
     os.makedirs(out, exist_ok=True)
     rows, records, dialogues_path = _write_dialogues(out, bank, n, p_lie, p_tail, dseed)
     cfg = replace(cfg, tokenizer=_tokenizer_for(out, model, tokenizer, rows))
