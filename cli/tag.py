@@ -26,7 +26,7 @@ def tag(inputs: o.Inputs, output: o.Output = None, format: o.Format = None, self
     SWE-agent trajectories (history or trajectory), tau-bench results (traj), plain 'Role: text' (text),
     verifier streams (question/attempts) and already-tagged records (segments), detected per
     record, from JSON lines, JSON arrays or pretty-printed JSON objects. Each segment gets gate agent|world|context and the rule that decided it:
-    provenance-field, self, other-author, role-map, demonstrations, role-default (or
+    provenance-field, demo-field (SWE-agent is_demo), self, other-author, role-map, demonstrations, role-default (or
     tools-field for tool schemas, a context segment).
 
     Example: cag tag logs.jsonl --self my-agent -o tagged.parquet

@@ -341,6 +341,10 @@ def _swe_history(rec: dict) -> list[dict]:
 
 def _swe_message(m: Any, i: int, key: str) -> dict:
     msg = openai_message(m, i, key)
+    if isinstance(m, dict) and m.get("is_demo"):
+        # A demonstration trajectory that SWE-agent's config puts in the prompt: a human or
+        # another run wrote it, so it is evidence (rule `demo-field`), whatever its role.
+        msg["demo"] = True
     if m.get("role") == "assistant":
         if not msg["text"].strip():
             parts = [m.get(k) for k in ("thought", "action") if isinstance(m.get(k), str) and m.get(k)]

@@ -6,6 +6,8 @@ Gates: ``agent`` (the model being trained wrote it: kept in context, no loss und
 
 Rules, first match wins; each segment records the rule that decided it:
 1. ``provenance-field``: an explicit per-message ``provenance``.
+   ``demo-field``: a message its format marks as a demonstration (SWE-agent's ``is_demo``)
+   is world-written: a human or another run wrote it.
 2. ``self`` / ``other-author``: with ``--self NAME``, a message whose author (``author``,
    else ``name``) is set is agent-written if the author is a self, else world-written,
    whatever its role: another agent's or a teacher's action is evidence.
@@ -125,6 +127,8 @@ def gate_of(msg: dict, opts: TagOptions) -> tuple[str, str]:
     """(gate, rule) for one adapted message."""
     if msg.get("provenance"):
         return msg["provenance"], "provenance-field"
+    if msg.get("demo"):
+        return "world", "demo-field"
     author = msg.get("author")
     if opts.selves and author:
         return ("agent", "self") if author in opts.selves else ("world", "other-author")

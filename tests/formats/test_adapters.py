@@ -218,6 +218,9 @@ def test_swe_agent_old_messages_field_and_history_preferred(cag, tmp_path):
                                                 "thought": "", "messages": msgs}]}, option=orjson.OPT_INDENT_2))
     (r,), _ = tag(cag, f)
     assert [s["text"] for s in r["segments"]] == ["sys", "demo task", "demo action", "task", "ls", "a.py"]
+    # the demonstration is evidence (a human or another run wrote it); this run's action is the agent's
+    assert [(s["gate"], s["rule"]) for s in r["segments"]][1:5] == [
+        ("world", "demo-field"), ("world", "demo-field"), ("world", "role-default"), ("agent", "role-default")]
     (r,), _ = tag(cag, SAMPLES / "swe_agent.traj")  # both keys: history, and trajectory is not kept in meta
     assert [s["role"] for s in r["segments"]][3] == "tool" and set(r["meta"]) == {"environment", "info"}
 
