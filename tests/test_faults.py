@@ -594,3 +594,34 @@ def test_scm_train_interrupted_exits_130_and_keeps_the_checkpoint_loadable(scm_c
     from causal_agents.formats.checkpoint import load_checkpoint_file
 
     assert load_checkpoint_file(str(ck))["epoch"] >= 0
+
+
+def test_train_interrupted_exits_130_keeps_its_checkpoints_and_claims_nothing(tmp_path):
+    run = tmp_path / "run"
+    p = subprocess.Popen([*CLI, "train", SAMPLES / "truth_dialogues.jsonl", "--mask", "do", "--out", run,
+                          "--epochs", "1000", "--save-every", "1", "--no-progress"], env=ENV, stderr=subprocess.PIPE)
+    assert _wait(lambda: glob.glob(str(run / "**" / "step-*.pt"), recursive=True), 180), "no checkpoint written"
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "interrupted" in err.decode()
+    assert not glob.glob(str(run / "**" / "cag_run.json"), recursive=True)  # not a finished run
+    assert not _temps(run)
+    from causal_agents.formats.checkpoint import load_checkpoint_file
+
+    last = sorted(glob.glob(str(run / "**" / "step-*.pt"), recursive=True))[-1]
+    assert load_checkpoint_file(last)  # what was checkpointed survives, loadable for --resume
+
+
+def test_stats_interrupted_exits_130(tmp_path):
+    fifo = tmp_path / "in.jsonl"
+    os.mkfifo(fifo)
+    p = subprocess.Popen([*CLI, "stats", fifo], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    w = open(fifo, "wb")
+    w.write(_lines(5))
+    w.flush()
+    time.sleep(1.0)  # cag is now blocked reading the FIFO
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    w.close()
+    assert p.returncode == 130 and "interrupted" in err.decode()
+    assert b"supervises" not in out + err  # no table for half an input
