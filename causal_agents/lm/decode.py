@@ -20,6 +20,17 @@ STOPS = ("newline", "line")
 _TABLES: dict = {}
 
 
+def cache_name(model) -> str:
+    """The name of the KV-cache argument and output of ``model``'s forward: ``cache`` in
+    transformers versions that renamed it (5.2x warns on every call of the old name and drops
+    it in 5.40), ``past_key_values`` before. Read from the signature of the model under any
+    PEFT wrapper, since ``PeftModel.forward`` takes ``**kwargs``."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(getattr(base, "forward", base)).parameters else "past_key_values"
+
+
 def token_tables(tok):
     """Per vocabulary id, two bool tensors: does the token contain a newline; does it hold
     non-space text before its first newline (never for a special token). Decoded in one
@@ -150,11 +161,12 @@ def _decode_batch(model, tok, prompts, max_new_tokens, temperature, top_p, gen_s
     done = torch.zeros(B, dtype=torch.bool, device=device)
     started = torch.zeros(B, dtype=torch.bool, device=device)         # wrote a non-space character
     steps, past, cur_ids, cur_pos = [], None, ids, pos
+    kv = cache_name(model)
     with torch.inference_mode():
         for _ in range(max_new_tokens):
-            o = model(input_ids=cur_ids, attention_mask=att, position_ids=cur_pos, past_key_values=past,
-                      use_cache=True)
-            past = o.past_key_values
+            o = model(input_ids=cur_ids, attention_mask=att, position_ids=cur_pos, use_cache=True,
+                      **{kv: past})
+            past = getattr(o, kv)
             logits = o.logits[:, -1].float()                          # (B, V)
             if has_nl.numel() < logits.shape[-1]:
                 # ids past the tokenizer's vocabulary (a model's padded embedding rows):

@@ -10,6 +10,7 @@ plain one-at-a-time baseline it is tested against.
 from __future__ import annotations
 
 from causal_agents.errors import InputError
+from causal_agents.lm.decode import cache_name
 
 
 def _ids(tok, text: str) -> list[int]:
@@ -149,13 +150,13 @@ def _score_trees(model, trees, rows, prefix: list[int], pad: int) -> dict:
     picks = {(i, n): (where[i][0], where[i][1] + trees[i][2][n], trees[i][0][n])
              for i in range(len(trees)) for path in trees[i][3] for n in path}
     with torch.inference_mode():
-        cache = None
+        cache, kv = None, cache_name(model)
         if k0 > 0:
-            cache = model(input_ids=torch.tensor([prefix], device=device), use_cache=True).past_key_values
+            cache = getattr(model(input_ids=torch.tensor([prefix], device=device), use_cache=True), kv)
             cache.batch_repeat_interleave(len(rows))
         logits = model(input_ids=torch.from_numpy(ids).to(device), position_ids=torch.from_numpy(pos).to(device),
-                       attention_mask=mask.to(device), past_key_values=cache,
-                       use_cache=cache is not None).logits  # (R, T, V)
+                       attention_mask=mask.to(device), use_cache=cache is not None,
+                       **{kv: cache}).logits  # (R, T, V)
         if not picks:
             return {}
         rr, cc, tt = (torch.tensor(x, device=device) for x in zip(*picks.values()))
