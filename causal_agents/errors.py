@@ -10,21 +10,30 @@ class CagError(Exception):
 
 
 class InputError(CagError):
-    """Bad input: names the file, the line (or row), the field and what was expected."""
+    """Bad input: names the file, the line (JSON lines) or row (a JSON array's element or a
+    Parquet row, counted from 0 as a tagged record's ``source.row``), the field and what was
+    expected."""
 
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
-                 field: str | None = None):
-        self.file, self.line, self.field, self.detail = file, line, field, message
+                 row: int | None = None, field: str | None = None):
+        self.file, self.line, self.row, self.field, self.detail = file, line, row, field, message
         where = ""
         if file is not None:
-            where = f"{file}:{line}: " if line is not None else f"{file}: "
+            where = f"{file}:{line}: " if line is not None else f"{file}: row {row}: " if row is not None \
+                else f"{file}: "
         fld = f"field '{field}': " if field else ""
         super().__init__(f"{where}{fld}{message}")
 
-    def at(self, file: str | None = None, line: int | None = None) -> "InputError":
+    def at(self, file: str | None = None, line: int | None = None, row: int | None = None) -> "InputError":
         """The same error with a location filled in where it was missing."""
-        return InputError(self.detail, file=self.file or file,
-                          line=self.line if self.line is not None else line, field=self.field)
+        if self.line is not None or self.row is not None:
+            line, row = self.line, self.row
+        return InputError(self.detail, file=self.file or file, line=line, row=row, field=self.field)
+
+
+def location(src: dict) -> dict:
+    """A reader's location (or a tagged record's ``source``) as InputError's keywords."""
+    return {"file": src.get("file"), "line": src.get("line"), "row": src.get("row")}
 
 
 class UsageError(CagError):

@@ -39,7 +39,7 @@ from typing import Any
 
 import orjson
 
-from causal_agents.errors import InputError
+from causal_agents.errors import InputError, location
 
 FORMATS = ("openai", "sharegpt", "alpaca", "swe-agent", "tau-bench", "text", "stream", "tagged")
 # The key field that identifies each format, in detection order.
@@ -95,7 +95,7 @@ def message_rows_record(rows: list[tuple[dict, Any]]) -> dict:
         if not (isinstance(row, dict) and _is_message_row(row)):
             keys = sorted(row) if isinstance(row, dict) else type(row).__name__
             raise InputError(f"--group-by-file expects one message {{role, text|content}} per record, got {keys}",
-                             file=loc["file"], line=loc.get("line", loc.get("row")))
+                             **location(loc))
         m = dict(row)
         if "content" not in m:
             m["content"] = m.pop("text") if "text" in m else m.pop("value")

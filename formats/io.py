@@ -209,7 +209,7 @@ def _is_gzip(path: str) -> bool:
 def _object_or_error(rec: Any, name: str, row: int) -> Any:
     if isinstance(rec, dict):
         return rec
-    return InputError(f"expected a JSON object, got {_json_type(rec)}", file=name, line=row)
+    return InputError(f"expected a JSON object, got {_json_type(rec)}", file=name, row=row)
 
 
 def _json_type(v: Any) -> str:
@@ -271,7 +271,7 @@ def _read_parquet(path: str, required_any: tuple[str, ...]) -> Iterator[tuple[di
                 try:
                     rec = _jsonable(rec, "")
                 except InputError as e:
-                    yield loc, e.at(path, row - 1)
+                    yield loc, e.at(path, row=row - 1)
                     continue
             yield loc, rec
 

@@ -46,11 +46,10 @@ def _chunks(records: Iterable[dict], n: int, max_chars: int | None = None) -> It
         size = record_chars(r)
         if size > MAX_RECORD_CHARS:
             src = r.get("source") if isinstance(r.get("source"), dict) else {}
-            from causal_agents.errors import InputError
+            from causal_agents.errors import InputError, location
 
             raise InputError(f"record {r.get('id')!r} holds {size:,} characters of text, over the limit of "
-                             f"{MAX_RECORD_CHARS:,} per record", file=src.get("file"),
-                             line=src.get("line", src.get("row")))
+                             f"{MAX_RECORD_CHARS:,} per record", **location(src))
         if buf and chars + size > max_chars:
             yield buf
             buf, chars = [], 0

@@ -28,11 +28,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from causal_agents.errors import InputError, UsageError
+from causal_agents.errors import InputError, UsageError, location
 import orjson
 
 from causal_agents.formats.adapters import (DEFAULT_TEXT_ROLES, FORMATS, KEY_FIELDS, TRAIN_FLAGS, detect_format,
-                                           key_fields, openai_message, render_tool_call, to_messages)
+                                           key_fields, openai_message, to_messages)
 
 GATES = ("agent", "world", "context")
 
@@ -161,7 +161,7 @@ def tag_record(rec: dict, loc: dict, opts: TagOptions) -> dict:
             if tools is not None:
                 segments.insert(0, tools)
     except InputError as e:
-        raise e.at(loc["file"], loc.get("line", loc.get("row")))
+        raise e.at(**location(loc))
     rid = rec.get("id")
     consumed = (_CONSUMED_SWE if fmt == "swe-agent" else _CONSUMED) if key is None \
         else {"id", "tools", "functions", key}  # the rest is not read
@@ -340,6 +340,6 @@ def _check_tagged(rec: dict, loc: dict) -> dict:
             out["meta"] = orjson.loads(meta) if meta else {}
         except orjson.JSONDecodeError as e:
             raise InputError(f"a tagged record's meta must be a JSON object or JSON text ({e})",
-                             file=loc.get("file"), line=loc.get("line", loc.get("row")), field="meta") from e
+                             **location(loc), field="meta") from e
     out.setdefault("meta", {})
     return out

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from causal_agents.errors import InputError, UsageError
+from causal_agents.errors import InputError, UsageError, location
 from causal_agents.formats.adapters import KEY_FIELDS, key_fields, message_rows_record
 from causal_agents.formats.io import expand_paths, read_records
 from causal_agents.transcripts.provenance import TagOptions, tag_record
@@ -181,7 +181,7 @@ def _unwritable(rec: dict, err: TypeError, on_error: str, on_reject, counts: Tag
     """A tagged record the output cannot hold is a bad record like any other."""
     src = rec.get("source") or {}
     e = InputError(f"a field holds a value JSON cannot represent ({err}); convert it to a string or number",
-                   file=src.get("file"), line=src.get("line", src.get("row")))
+                   **location(src))
     if on_error == "fail":
         raise e
     counts.tagged -= 1

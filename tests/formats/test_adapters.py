@@ -132,7 +132,7 @@ def test_parquet_bytes_become_placeholders_and_bad_values_name_the_field(cag, tm
                              "took": pa.array([datetime.timedelta(seconds=1)] * 2, type=pa.duration("s"))}),
                    tmp_path / "d.parquet")
     code, _, err = cag("tag", tmp_path / "d.parquet")
-    assert code == 1 and f"{tmp_path / 'd.parquet'}:0: field 'took': a timedelta value cannot be written as JSON" in err
+    assert code == 1 and f"{tmp_path / 'd.parquet'}: row 0: field 'took': a timedelta value cannot be written as JSON" in err
 
 
 def test_text_roles_any_case_and_unknown_prefix_names_the_option(cag, tmp_path):

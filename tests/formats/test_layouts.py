@@ -184,3 +184,11 @@ def test_array_reader_errors_name_the_element(monkeypatch):
     assert _read(b'[\n{"a": "\xc3\xa9"},\n{"b": 2}\n]', monkeypatch, 7) == [{"a": "é"}, {"b": 2}]
     with pytest.raises(InputError, match="malformed JSON"):  # not UTF-8
         _read(b'[\n{"a": "\xc3"},\n{"b": 2}\n]', monkeypatch, 1 << 18)
+
+
+def test_error_in_a_json_array_names_the_element_as_a_row(cag, tmp_path):
+    f = tmp_path / "a.json"
+    f.write_bytes(orjson.dumps([{"messages": [{"role": "user", "content": "hi"}]}, {"traj": []}]))
+    code, _, err = cag("tag", f, "-o", tmp_path / "out.jsonl")
+    # a row, not a line: "a.json:1:" would send the reader to the file's first line
+    assert code == 1 and f"{f}: row 1: field 'traj': expected at least one message" in err
