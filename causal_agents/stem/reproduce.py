@@ -34,6 +34,19 @@ METHODS = ("sft", "obs_stream", "do_stream", "sft_oracle", "rest", "grpo")
 # --size names: fractions of the preset's sizes (paper: 200/200/100 problems, 400 wrong
 # attempts, 50 ReST/GRPO groups; quarter: 50/50/25, 100, 12)
 SIZES = {"paper": 1.0, "half": 0.5, "quarter": 0.25, "tenth": 0.1}
+# --recipe: how the supervised methods train; a flag given on the command line wins over it.
+# paper: the paper's (LoRA, lr 1e-4, batch 1, one SFT epoch). cpu: a pretrained small model on a
+# CPU, measured on SmolLM2-135M-Instruct (calculator variant, seed 0, 2-core CPU): the paper's
+# recipe at --size quarter (50 SFT problems) left the SFT model writing no calculator call in
+# 100 attempts and solving 0 of 25 test problems; 200 SFT problems (the paper's split, whatever
+# --size), 2 SFT epochs, lr 5e-4, batch 8 had it call the calculator in 13 of 15 attempts and
+# solve 4 of 16. A line is at most ~40 tokens, so answers stop at 64 (a model looping on digits
+# then costs 64 decoding steps, not 160). auto: cpu for a pretrained model on a CPU, paper on
+# a GPU, and the tiny recipe for the embedded model.
+STREAM_RECIPES = {
+    "paper": {},
+    "cpu": {"lr": 5e-4, "batch_size": 8, "sft_epochs": 2, "max_new_tokens": 64, "n_sft": 200},
+}
 
 
 @dataclass
@@ -44,6 +57,7 @@ class StreamExperiment:
     seed: int = 0
     variant: str = DEFAULT_VARIANT      # plain (the paper's) or calculator: attempts may call a calculator
     size: str = "paper"                 # the --size the sizes below were scaled by (recorded; see scale())
+    recipe: str = "auto"                # paper, cpu (STREAM_RECIPES) or auto; resolved by experiment()
     counts: dict = field(default_factory=lambda: dict(DEFAULT_COUNTS))
     methods: tuple = METHODS
     # stream collection (the paper: 400 wrong attempts, 785 turns)
@@ -132,6 +146,14 @@ def experiment(quick_size: bool = False, counts: dict | None = None, methods: st
                 raise InputError("must be at least 1", field=f"--n-{name}")
             sizes[name] = v
     over = {f: v for f, v in fields.items() if v is not None}
+    over["recipe"] = recipe = _recipe(fields.get("recipe") or exp.recipe, fields.get("model"),
+                                      fields.get("device") or exp.device)
+    for f, v in STREAM_RECIPES.get(recipe, {}).items():
+        if f == "n_sft":
+            if not quick_size and (counts or {}).get("sft") is None:
+                sizes["sft"] = v
+        elif f not in over and not (quick_size and f == "max_new_tokens"):
+            over[f] = v
     if k is not None:
         over.update(rest_k=k, grpo_k=k)
     if groups is not None:
@@ -143,6 +165,18 @@ def experiment(quick_size: bool = False, counts: dict | None = None, methods: st
             raise InputError(f"unknown {bad}; expected some of {', '.join(METHODS)}", field="--methods")
         over["methods"] = ms
     return replace(exp, counts=sizes, **over)
+
+
+def _recipe(name: str, model: str | None, device: str) -> str:
+    """The --recipe a reproduction runs: ``auto`` resolved (``tiny`` for the embedded model)."""
+    from causal_agents.lm.tiny_model import is_tiny
+    from causal_agents.training.config import auto_recipe
+
+    if name not in ("auto", *STREAM_RECIPES):
+        raise InputError(f"expected one of auto, {', '.join(STREAM_RECIPES)}, got {name!r}", field="--recipe")
+    if is_tiny(model):
+        return "tiny"
+    return auto_recipe(model, device) if name == "auto" else name
 
 
 def _train_cfg(exp: StreamExperiment, model: str | None, modes: tuple, epochs: int, tiny: bool):

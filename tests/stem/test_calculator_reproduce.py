@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from causal_agents.errors import InputError
 from causal_agents.cli.main import main
 from causal_agents.stem import calculator
 from causal_agents.stem.reproduce import SIZES, StreamExperiment, experiment
@@ -84,7 +85,25 @@ def test_size_scales_the_presets():
     assert experiment().counts == paper.counts
 
 
+def test_recipe_cpu_for_a_pretrained_model_on_a_cpu_and_flags_win(tmp_path):
+    real = str(tmp_path / "some-model")  # a path: not the tiny model; nothing is loaded here
+    cpu = experiment(size="quarter", model=real, device="cpu")
+    assert cpu.recipe == "cpu"
+    assert (cpu.lr, cpu.batch_size, cpu.sft_epochs, cpu.max_new_tokens) == (5e-4, 8, 2, 64)
+    assert cpu.counts == {"sft": 200, "agent": 50, "test": 25}  # the SFT seed keeps the paper's split
+    # a flag given wins over the recipe, and --n-sft over its SFT split
+    e = experiment(size="quarter", counts={"sft": 60}, model=real, device="cpu", recipe="cpu", lr=1e-3, batch_size=2)
+    assert (e.lr, e.batch_size, e.counts["sft"], e.sft_epochs) == (1e-3, 2, 60, 2)
+    paper = experiment(size="quarter", model=real, device="cpu", recipe="paper")
+    assert paper.recipe == "paper" and (paper.lr, paper.batch_size, paper.sft_epochs) == (None, None, 1)
+    assert paper.counts["sft"] == 50 and paper.max_new_tokens == StreamExperiment().max_new_tokens
+    assert experiment(size="quarter").recipe == "tiny"  # the embedded model keeps its own recipe
+    with pytest.raises(InputError, match="--recipe|recipe"):
+        experiment(model=real, recipe="fast")
+
+
 @pytest.mark.parametrize("args", [
+    ["reproduce", "stream", "--recipe", "fast"],
     ["reproduce", "stream", "--variant", "abacus"],
     ["reproduce", "stream", "--size", "2"],
     ["reproduce", "stream", "--size", "huge"],
@@ -97,7 +116,7 @@ def test_bad_variant_or_size_is_a_usage_error(args, capsys, tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert ("--variant" in err or "--size" in err) and "Traceback" not in err
+    assert ("--variant" in err or "--size" in err or "--recipe" in err) and "Traceback" not in err
     assert not os.listdir(tmp_path)
 
 
