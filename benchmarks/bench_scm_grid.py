@@ -39,6 +39,15 @@ GRIDS = {
     # three more seeds on the unseen-target split for the models the ood_target claim compares
     "holdout_more": [dict(models="aclscm,transformer,own_factor", variants="full", cf_supervision="default",
                           splits="holdout", **{**_COMMON, "seeds": "3-5"})],
+    # the paper's 13 seeds for the headline (seeds 0-2 come from "main"): transformer_orig both
+    # ways and AC-LSCM, on the standard split
+    "seeds13": [dict(models="transformer_orig", variants="full", cf_supervision="none,observed", splits="standard",
+                     **{**_COMMON, "seeds": "3-12"}),
+                dict(models="aclscm", variants="full", cf_supervision="observed", splits="standard",
+                     **{**_COMMON, "seeds": "3-12"})],
+    # K = 20 and 50: every model, each its default cf supervision, the standard split
+    "k20": [dict(models=_MODELS, variants="full", cf_supervision="default", splits="standard", k=20, **_COMMON)],
+    "k50": [dict(models=_MODELS, variants="full", cf_supervision="default", splits="standard", k=50, **_COMMON)],
     "smoke": [dict(models="transformer_orig,mlp,aclscm", variants="full", cf_supervision="observed",
                    splits="standard,holdout", seeds="0", sizes="300", epochs=1, k=6)],
 }
