@@ -82,8 +82,14 @@ def table(results: list[dict]) -> bool:
     """Print one markdown table (bank, seed, base/obs/do cells, train and wall time, load); True when
     every run meets the target pattern."""
     real = results[0]["model"] != "tiny"
+    # Runs may name their recipe differently but train alike (a recipe's values given as
+    # flags are recorded as "paper" plus overrides): print the values, and every name used.
+    names = sorted({str(r["recipe"].get("recipe")) for r in results})
+    values = {tuple(sorted((k, v) for k, v in r["recipe"].items() if k != "recipe")) for r in results}
+    recipe = (f"recipe {' / '.join(names)}: {dict(next(iter(values)))}" if len(values) == 1
+              else "recipes differ per run: " + "; ".join(f"{r['bank']} seed {r['seed']}: {r['recipe']}" for r in results))
     print(f"truth experiment, {results[0]['model']} model, {results[0]['dialogues']['n']} dialogues, "
-          f"recipe {results[0]['recipe']}, cpu count {os.cpu_count()}\n")
+          f"{recipe}, cpu count {os.cpu_count()}\n")
     print("| bank | seed | base model | obs | do | train s | wall s | load 1/5/15 min after |")
     print("|---|---|---|---|---|---|---|---|")
     ok = True
