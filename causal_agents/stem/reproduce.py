@@ -174,9 +174,8 @@ def _recipe(name: str, model: str | None, device: str) -> str:
 
     if name not in ("auto", *STREAM_RECIPES):
         raise InputError(f"expected one of auto, {', '.join(STREAM_RECIPES)}, got {name!r}", field="--recipe")
-    if is_tiny(model):
-        return "tiny"
-    return auto_recipe(model, device) if name == "auto" else name
+    # the embedded model keeps its own recipe whatever was asked (auto_recipe gives it "tiny")
+    return auto_recipe(model, device) if name == "auto" or is_tiny(model) else name
 
 
 def _train_cfg(exp: StreamExperiment, model: str | None, modes: tuple, epochs: int, tiny: bool):
