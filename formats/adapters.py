@@ -272,13 +272,30 @@ def render_tool_call(call: Any, i: int = 0, j: int = 0, field: str | None = None
     if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
         raise InputError("expected a function name", field=f"{where}.function.name" if "function" in call
                          else f"{where}.name")
-    args = fn.get("arguments", {})
+    return _tool_call_text(fn["name"], fn.get("arguments", {}))
+
+
+def plain_tool_calls(calls: list) -> str | None:
+    """The text ``openai_message`` renders for ``tool_calls`` when every call has the plain
+    shape ``{..., function: {name, arguments}}``; None otherwise (then ``openai_message``
+    renders the call or names what is wrong with it). The tagger's fast path uses it to skip
+    building the whole message."""
+    parts = []
+    for c in calls:
+        fn = c.get("function") if type(c) is dict else None
+        if type(fn) is not dict or type(fn.get("name")) is not str:
+            return None
+        parts.append(_tool_call_text(fn["name"], fn.get("arguments", {})))
+    return "\n".join(parts)
+
+
+def _tool_call_text(name: str, args: Any) -> str:
     if isinstance(args, str):
         try:
             args = orjson.loads(args)
         except orjson.JSONDecodeError:
             pass  # keep the raw string: the agent wrote it, malformed or not
-    return "<tool_call>" + orjson.dumps({"name": fn["name"], "arguments": args}).decode() + "</tool_call>"
+    return "<tool_call>" + orjson.dumps({"name": name, "arguments": args}).decode() + "</tool_call>"
 
 
 def _openai(rec: dict, key: str = "messages") -> list[dict]:

@@ -32,7 +32,7 @@ from causal_agents.errors import InputError, UsageError, location
 import orjson
 
 from causal_agents.formats.adapters import (DEFAULT_TEXT_ROLES, FORMATS, KEY_FIELDS, TRAIN_FLAGS, detect_format,
-                                           key_fields, openai_message, to_messages)
+                                           key_fields, openai_message, plain_tool_calls, to_messages)
 
 GATES = ("agent", "world", "context")
 
@@ -252,7 +252,7 @@ def _openai_segments(rec: dict, opts: TagOptions) -> list[dict]:
                         continue
                 elif text is None and n == 3 and "content" in m:  # not {role, tool_calls, name|weight}
                     calls = m.get("tool_calls")
-                    text = _plain_calls(calls) if type(calls) is list else None
+                    text = plain_tool_calls(calls) if type(calls) is list else None
                     if text is not None:
                         seg = tmpl.copy()
                         seg["text"] = text
@@ -270,24 +270,6 @@ def _template(role: str, opts: TagOptions) -> dict | None:
     tmpl = {"role": role, "author": None, "text": "", "gate": hit[0], "rule": hit[1], "weight": 1}
     opts.segment_templates[role] = tmpl
     return tmpl
-
-
-def _plain_calls(calls: list) -> str | None:
-    """``render_tool_call`` for calls of the plain shape ``{..., function: {name, arguments}}``
-    (the same text); None when any call is not, so ``openai_message`` renders or rejects it."""
-    parts = []
-    for c in calls:
-        fn = c.get("function") if type(c) is dict else None
-        if type(fn) is not dict or type(fn.get("name")) is not str:
-            return None
-        args = fn.get("arguments", {})
-        if type(args) is str:
-            try:
-                args = orjson.loads(args)
-            except orjson.JSONDecodeError:
-                pass  # kept raw, as render_tool_call keeps it
-        parts.append("<tool_call>" + orjson.dumps({"name": fn["name"], "arguments": args}).decode() + "</tool_call>")
-    return "\n".join(parts)
 
 
 def _role_gate(role: str, opts: TagOptions) -> tuple[str, str] | None:
