@@ -89,10 +89,16 @@ def report(out: str) -> str:
     from causal_agents.formats.io import atomic_path, read_json
     from causal_agents.scm.bench import aggregate, markdown
 
+    import re
+
     results = [read_json(f) for f in sorted(glob.glob(os.path.join(out, "runs", "*.json")))]
+    # the cells do not carry K: one OUT holds one K (the k20 and k50 grids get their own OUT)
+    ks = sorted({int(re.search(r"-K(\d+)-", r["key"]).group(1)) for r in results})
+    if len(ks) > 1:
+        sys.exit(f"{out}: runs at K = {ks} would be averaged together; give each K its own OUT")
     cells = aggregate(results)
     md = (summary(cells) + "\n" + summary(cells, "goal_rate", None) + "\n"
-          + markdown(cells, make_config(**GRIDS["main"][0])))
+          + markdown(cells, make_config(**{**GRIDS["main"][0], "k": ks[0] if ks else None})))
     with atomic_path(os.path.join(out, "results_all.md")) as tmp, open(tmp, "w") as f:
         f.write(md)
     return md
