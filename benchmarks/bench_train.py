@@ -3,6 +3,7 @@ rate vs this CPU's matmul rate, side by side in one run.
 
 usage: python benchmarks/bench_train.py [--steps 40] [--repeats 3] [--threads 1]
                                         [--model tiny|smollm2|PATH] [--batch-size N] [--amp auto|bf16|off]
+                                        [--trl] [--all-rows]
 Same model, same data (480 truth dialogues, seed 0), same plan for every run. Runs alternate
 (in a rotating order) so load changes on a shared machine hit all alike; the table reports the
 best and median of the repeats. The bare loop is what a hand-written loop does: HF's built-in
@@ -30,6 +31,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--amp", default=None, help="auto, bf16 or off (default: the recipe's)")
     ap.add_argument("--trl", action="store_true", help="also time TRL's SFTTrainer, default config")
+    ap.add_argument("--all-rows", action="store_true",
+                    help="also time cag obs with the LM head on every position (no skipping of unsupervised rows)")
     args = ap.parse_args()
 
     import torch
@@ -63,6 +66,17 @@ def main() -> None:
 
             res = train(replace(cfg, modes=(mode,)), records, d, progress=False, prepared=prep, log=lambda m: None)
             return res[mode]["seconds"]
+
+    def cag_all_rows_run(mode: str = "obs") -> float:
+        """cag with the LM head on every position, as before it skipped the rows no mode supervises."""
+        import causal_agents.training.loop as loop
+
+        keep = loop.head_rows
+        loop.head_rows = lambda ex, idx, T: torch.ones(len(idx), T - 1, dtype=torch.bool)
+        try:
+            return cag_run(mode)
+        finally:
+            loop.head_rows = keep
 
     def bare_run(mode: str = "obs") -> float:
         """What a hand-written loop does: HF's built-in loss (mean over the batch's labels)."""
@@ -136,6 +150,8 @@ def main() -> None:
     rates = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
     n_params = build_model(cfg, prep.tokenizer, torch.float32).num_parameters()
     runs = {"cag obs": lambda: cag_run("obs"), "cag do": lambda: cag_run("do"), "bare obs": lambda: bare_run("obs")}
+    if args.all_rows:
+        runs["cag allrows"] = lambda: cag_all_rows_run("obs")
     if args.trl:
         runs["trl obs"] = lambda: trl_run("obs")
     times = {k: [] for k in runs}
@@ -146,15 +162,19 @@ def main() -> None:
     print(f"{args.steps} steps of batch {cfg.batch_size}, model {args.model} ({n_params / 1e6:.1f}M parameters), "
           f"{n_tokens:,} tokens, torch threads {args.threads}, bf16 autocast {'on' if amp else 'off'}, "
           f"{args.repeats} alternating repeats; load before {load0}, after {open('/proc/loadavg').read().split()[:3]}")
-    print(f"{'run':<10}{'best s':>9}{'median s':>10}{'ms/step':>9}")
+    print(f"{'run':<12}{'best s':>9}{'median s':>10}{'ms/step':>9}")
     for k, v in times.items():
-        print(f"{k:<10}{min(v):>9.2f}{statistics.median(v):>10.2f}{1000 * min(v) / args.steps:>9.1f}")
+        print(f"{k:<12}{min(v):>9.2f}{statistics.median(v):>10.2f}{1000 * min(v) / args.steps:>9.1f}")
     b = {k: min(v) for k, v in times.items()}
     m = {k: statistics.median(v) for k, v in times.items()}
     print(f"do/obs step cost:      best {b['cag do'] / b['cag obs']:.3f}   median {m['cag do'] / m['cag obs']:.3f}"
           "   (target within 2%)")
     print(f"cag/bare PyTorch loop: best {b['cag obs'] / b['bare obs']:.3f}   median {m['cag obs'] / m['bare obs']:.3f}"
           "   (target >= 1.0x the bare loop's speed: ratio <= 1.0)")
+    if args.all_rows:
+        print(f"head on supervised rows only vs every row: best {b['cag obs'] / b['cag allrows']:.3f}   median "
+              f"{m['cag obs'] / m['cag allrows']:.3f}   (time ratio; cag allrows/bare: best "
+              f"{b['cag allrows'] / b['bare obs']:.3f}   median {m['cag allrows'] / m['bare obs']:.3f})")
     if args.trl:
         k = trl_tokens[0] / n_tokens  # TRL's tokens per cag token in the same number of steps
         print(f"cag/TRL SFTTrainer:    best {b['trl obs'] / (k * b['cag obs']):.3f}x  median "

@@ -29,6 +29,9 @@ class Example:
     labels: dict                    # mode -> (T,) int64, IGNORE_INDEX where not supervised
     weights: dict                   # mode -> (T,) float32 loss weight per label position
     record_id: str | None
+    # (T,) bool: positions some mode could supervise (obs's, the widest mask). The LM head
+    # runs only there: context and pads get no logits, under every mode alike (see head_rows).
+    scored: np.ndarray | None = None
 
 
 def token_weights(enc, mode: str, weighting: str) -> np.ndarray:
@@ -67,7 +70,8 @@ def build_examples(encs: list, modes: tuple[str, ...], weighting: str = "token",
             for m in MODES:
                 lost[m] += l[m]
         out.append(Example(enc.input_ids, {m: enc.labels(m) for m in modes},
-                           {m: token_weights(enc, m, weighting) for m in modes}, enc.record_id))
+                           {m: token_weights(enc, m, weighting) for m in modes}, enc.record_id,
+                           enc.supervised("obs")))
     return out, lost
 
 
@@ -157,6 +161,20 @@ def collate(examples: list[Example], idx: list[int], mode: str, pad_id: int):
         tgt[r, :n] = ex.labels[mode]
         wts[r, :n] = ex.weights[mode]
     return torch.from_numpy(ids), torch.from_numpy(tgt[:, 1:].copy()), torch.from_numpy(wts[:, 1:].copy())
+
+
+def head_rows(examples: list[Example], idx: list[int], T: int):
+    """(B, T-1) bool, shifted like collate's targets: the positions whose logits any mode
+    could need. The same for every mode, so an obs step and a do step cost the same; a
+    position outside it has no label in any mode, so skipping it changes no loss or gradient."""
+    import torch
+
+    rows = np.zeros((len(idx), T), dtype=bool)
+    for r, i in enumerate(idx):
+        ex = examples[i]
+        sc = ex.scored if ex.scored is not None else np.ones(len(ex.input_ids), dtype=bool)
+        rows[r, :len(sc)] = sc
+    return torch.from_numpy(rows[:, 1:].copy())
 
 
 @dataclass

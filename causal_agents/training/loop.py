@@ -23,7 +23,7 @@ from causal_agents.lm.loader import pick_amp, pick_device, pick_dtype
 from causal_agents.transcripts.labels import IGNORE_INDEX
 from causal_agents.training.config import TrainConfig
 from causal_agents.training.model import build_model, lr_lambda
-from causal_agents.training.data import Prepared, collate, plan_steps, prepare, step_supervision
+from causal_agents.training.data import Prepared, collate, head_rows, plan_steps, prepare, step_supervision
 from causal_agents.training.loss import chunked_loss, head_parts
 from causal_agents.training.rundir import (METRICS_FILE, RUN_MARKER, MetricsWriter, clear_run_dir, has_progress,
                                            is_complete,
@@ -178,7 +178,7 @@ def _select(prep: Prepared, mode: str) -> Prepared:
                    digest={mode: prep.digest[mode]})
 
 
-def loss_step(model, ids, tgt, w, scale: float, amp: bool = False, chunked: bool = True):
+def loss_step(model, ids, tgt, w, scale: float, amp: bool = False, chunked: bool = True, rows=None):
     """Forward and backward of one micro-batch; returns the detached loss it added.
 
     ``tgt`` holds the labels (IGNORE_INDEX where not supervised) and ``w`` the per-token loss
@@ -187,13 +187,14 @@ def loss_step(model, ids, tgt, w, scale: float, amp: bool = False, chunked: bool
     autocast with fp32 master weights. ``chunked``: the LM head and cross-entropy run over
     chunks of positions (causal_agents.training.loss), never holding the whole batch's logits;
     models whose logits are not a plain linear head (and DDP) take the full-logits path.
+    ``rows``: the positions the chunked head runs on (``training.data.head_rows``; None: all).
     """
     import torch
     import torch.nn.functional as F
 
     parts = head_parts(model) if chunked else None
     if parts is not None:
-        loss = chunked_loss(*parts, ids, tgt, w, scale, amp)
+        loss = chunked_loss(*parts, ids, tgt, w, scale, amp, rows)
         loss.backward()
         return loss.detach()
     with torch.autocast(device_type=ids.device.type, dtype=torch.bfloat16, enabled=amp):
@@ -265,9 +266,10 @@ def _step(cfg, st: _State, prep, mbs, mode, total_w, device, rank, world):
         idx = mine[j] if j < len(mine) else mbs[0]  # a short last step: ranks stay in lockstep
         scale = world / total_w if j < len(mine) else 0.0
         ids, tgt, w = (t.to(device) for t in collate(prep.examples, idx, mode, pad))
+        rows = head_rows(prep.examples, idx, ids.shape[1]).to(device)
         sync = contextlib.nullcontext() if (world == 1 or j == n_local - 1) else st.ddp_model.no_sync()
         with sync:
-            step_loss += loss_step(st.ddp_model, ids, tgt, w, scale, amp=amp)
+            step_loss += loss_step(st.ddp_model, ids, tgt, w, scale, amp=amp, rows=rows)
         ntok += int((ids != pad).sum()) if j < len(mine) else 0
     if cfg.grad_clip and cfg.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(st.params, cfg.grad_clip)

@@ -88,12 +88,17 @@ def head_parts(model):
     return body, head
 
 
-def chunked_loss(body, head, ids, tgt, w, scale: float, amp: bool):
+def chunked_loss(body, head, ids, tgt, w, scale: float, amp: bool, rows=None):
     """The loss of one micro-batch from the backbone's hidden states; ``amp``: bf16 matmuls with
-    fp32 master weights (autocast over the backbone, bf16 head matmuls)."""
+    fp32 master weights (autocast over the backbone, bf16 head matmuls). ``rows``: (B, T-1)
+    bool, the positions the head runs on (None: all); a position outside it must carry no label
+    (``training.data.head_rows``: context and pads, about a fifth of a chat transcript)."""
     with torch.autocast(device_type=ids.device.type, dtype=torch.bfloat16, enabled=amp):
         h = body(input_ids=ids).last_hidden_state              # (B, T, H)
-    h = h[:, :-1]                    # (B, T-1, H): position t predicts token t + 1, as tgt and w (B, T-1)
+    h = h[:, :-1].reshape(-1, h.shape[-1])  # (B*(T-1), H): position t predicts token t + 1, as tgt and w
+    tgt, w = tgt.reshape(-1), w.reshape(-1)
+    if rows is not None:
+        keep = rows.reshape(-1).nonzero().squeeze(1)
+        h, tgt, w = h.index_select(0, keep), tgt[keep], w[keep]  # the skipped rows get zero gradient
     cdt = torch.bfloat16 if amp else head.weight.dtype
-    return LinearCrossEntropy.apply(h.reshape(-1, h.shape[-1]), head.weight, tgt.reshape(-1), w.reshape(-1),
-                                    scale, chunk_rows(head.weight.shape[0]), cdt)
+    return LinearCrossEntropy.apply(h, head.weight, tgt, w, scale, chunk_rows(head.weight.shape[0]), cdt)

@@ -39,6 +39,40 @@ def test_chunked_loss_and_gradients_equal_full_logits(byte_tok, seed):
         torch.testing.assert_close(g_chunk[k], g_full[k], rtol=1e-4, atol=1e-6, msg=k)
 
 
+def test_head_rows_skip_only_positions_no_mode_supervises(byte_tok):
+    """The head runs only where some mode has a label: the loss and every gradient are those
+    of the full head, and the rows are the same under obs and do."""
+    from causal_agents.training.data import collate, head_rows
+    from causal_agents.training.loop import prepare
+    from causal_agents.training.config import TrainConfig
+    from causal_agents.transcripts.provenance import TagOptions, tag_record
+
+    recs = [tag_record({"messages": [{"role": "system", "content": "You are terse. " * (i + 1)},
+                                     {"role": "user", "content": f"What is {i} + {i}?"},
+                                     {"role": "assistant", "content": f"It is {2 * i}."},
+                                     {"role": "tool", "content": f"verified: {2 * i}"}]},
+                       {"file": "t", "line": i + 1}, TagOptions()) for i in range(3)]
+    cfg = TrainConfig(modes=("obs", "do"), tokenizer="byte").resolved()
+    prep = prepare(cfg, recs, "t", tokenizer=byte_tok)
+    idx = [0, 1, 2]
+    for mode in ("obs", "do"):
+        ids, tgt, w = collate(prep.examples, idx, mode, byte_tok.pad_token_id)
+        rows = head_rows(prep.examples, idx, ids.shape[1])
+        assert rows.shape == w.shape and bool((w[~rows] == 0).all())  # nothing supervised is skipped
+        assert 0 < int(rows.sum()) < rows.numel()                    # the system prompt and pads are
+        model = tiny_model(byte_tok, 0)
+        full = loss_step(model, ids, tgt, w, 0.1)
+        g_full = _grads(model)
+        model.zero_grad(set_to_none=True)
+        part = loss_step(model, ids, tgt, w, 0.1, rows=rows)
+        torch.testing.assert_close(part, full, rtol=1e-5, atol=1e-6)
+        for k, v in _grads(model).items():
+            torch.testing.assert_close(v, g_full[k], rtol=1e-4, atol=1e-6, msg=k)
+    # the rows are obs's supervised positions under either mode: obs and do steps cost the same
+    w_obs = collate(prep.examples, idx, "obs", byte_tok.pad_token_id)[2]
+    assert torch.equal(rows, w_obs > 0) and int((w > 0).sum()) < int(rows.sum())
+
+
 def test_chunks_smaller_than_the_batch_give_the_same_loss():
     g = torch.Generator().manual_seed(0)
     h = torch.randn(50, 8, generator=g, requires_grad=True)
