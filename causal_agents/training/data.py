@@ -31,7 +31,7 @@ class Example:
     record_id: str | None
     # (T,) bool: positions some mode could supervise (obs's, the widest mask). The LM head
     # runs only there: context and pads get no logits, under every mode alike (see head_rows).
-    scored: np.ndarray | None = None
+    scored: np.ndarray
 
 
 def token_weights(enc, mode: str, weighting: str) -> np.ndarray:
@@ -171,8 +171,7 @@ def head_rows(examples: list[Example], idx: list[int], T: int):
 
     rows = np.zeros((len(idx), T), dtype=bool)
     for r, i in enumerate(idx):
-        ex = examples[i]
-        sc = ex.scored if ex.scored is not None else np.ones(len(ex.input_ids), dtype=bool)
+        sc = examples[i].scored
         rows[r, :len(sc)] = sc
     return torch.from_numpy(rows[:, 1:].copy())
 
