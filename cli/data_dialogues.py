@@ -14,9 +14,13 @@ from causal_agents.truth.dialogues import generate
 def dialogues(
     facts: Annotated[str, typer.Option("--facts", help="Fact bank: JSON list of {topic, true, false}, "
                                        "or {\"facts\": [...]} (e.g. sample_data/facts-33.json).")],
-    n: Annotated[int, typer.Option("-n", help="Number of dialogues, drawn with replacement over the facts.")] = default(generate, "n"),
+    n: Annotated[int, typer.Option("-n", help="Number of dialogues (see --sampling).")] = default(generate, "n"),
     p_lie: Annotated[float, typer.Option("--p-lie", help="Probability that the agent states the false claim.")] = default(generate, "p_lie"),
     p_tail: Annotated[float, typer.Option("--p-tail", help="Probability of a chit-chat tail (no factual claims).")] = default(generate, "p_tail"),
+    sampling: Annotated[str, typer.Option("--sampling", help="random: each dialogue's fact drawn with replacement "
+                                          "and its lie with --p-lie (the paper's); balanced: every fact in n/F "
+                                          "dialogues (one more for some), round(p-lie x n) lies shared so every "
+                                          "fact's lie rate is --p-lie.")] = default(generate, "sampling"),
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same file.")] = default(generate, "seed"),
     output: Annotated[Optional[str], typer.Option(
         "-o", "--output", help="Write to FILE (.jsonl, .jsonl.gz or .parquet, atomically) instead of stdout.")] = None,
@@ -40,7 +44,7 @@ def dialogues(
 
     check_outputs({"-o": output}, inputs=[facts])
     bank = load_facts(facts)
-    rows = generate(bank, n=n, p_lie=p_lie, p_tail=p_tail, seed=seed)
+    rows = generate(bank, n=n, p_lie=p_lie, p_tail=p_tail, seed=seed, sampling=sampling)
     write_records(output, rows)
     s = summary(rows)
     if json:

@@ -26,8 +26,12 @@ def truth(
     facts: Annotated[Optional[str], typer.Option("--facts", help="Fact bank (default: the paper's 33 facts).")] = None,
     n: Annotated[Optional[int], typer.Option("-n", help="Dialogues to generate (default: 480, the paper's; 240 "
                                              "with --recipe cpu, which makes two passes).")] = None,
+    sampling: Annotated[Optional[str], typer.Option("--sampling", help="How dialogues pick facts and lies: random "
+                                                    "(the paper's: with replacement, each lie with --p-lie 0.6) or "
+                                                    "balanced (every fact equally often, each with 60% lies). "
+                                                    "Default: the recipe's (balanced with cpu).")] = None,
     recipe: Annotated[str, typer.Option("--recipe", help="Training recipe: paper (the paper's: batch 1, lr 2e-5, "
-                                        "4 epochs), cpu (batch 4, lr 2e-4, 2 epochs over 240 dialogues: the "
+                                        "4 epochs), cpu (batch 4, lr 2e-4, 2 epochs over 240 balanced dialogues: the "
                                         "paper's effect on SmolLM2-135M on a 2-core CPU), tiny, or auto (tiny "
                                         "for the embedded model, cpu for a pretrained one on a CPU, paper on a "
                                         "GPU).")] = default(TrainConfig, "recipe"),
@@ -59,7 +63,7 @@ def truth(
     if lora:
         overrides["lora"] = True
     result = reproduce_truth(out or f"runs/truth-seed{seed}", model=model, seed=seed, data_seed=data_seed, facts=facts,
-                             n=n, train_overrides=overrides, parallel=parallel, overwrite=overwrite, resume=resume,
+                             n=n, sampling=sampling, train_overrides=overrides, parallel=parallel, overwrite=overwrite, resume=resume,
                              progress=progress, device=device, log=info)
     if json:
         emit_json(result)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 from causal_agents.errors import InputError
 
@@ -146,20 +146,56 @@ def _weighted(rng: random.Random, pool: tuple) -> str:
     return rng.choices(forms, weights=weights, k=1)[0]
 
 
+SAMPLINGS = ("random", "balanced")
+
+
+def check_sampling(sampling: str) -> None:
+    """Raises InputError unless ``sampling`` is one of SAMPLINGS."""
+    if sampling not in SAMPLINGS:
+        raise InputError(f"--sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
+
+
+def _draws(rng: random.Random, n_facts: int, n: int, p_lie: float, sampling: str) -> Iterable[tuple[int, bool]]:
+    """(fact index, lied) for each dialogue, in training order.
+
+    ``random``: the paper's design, each dialogue's fact drawn with replacement and its lie
+    with probability ``p_lie``. ``balanced``: stratified, every fact in n // F or one more
+    dialogues and round(p_lie * n) lies shared out by largest remainder, so every fact's
+    agent-slot lie rate is p_lie up to rounding. What obs learns is that per-fact rate; with
+    240 dialogues over 33 facts random draws leave some facts with 1 of 7 lies and others
+    with 12 of 13 (half the facts had no lie majority on one seed, benchmarks/bench_truth_smollm2.md).
+    """
+    if sampling == "random":
+        # Drawn lazily, interleaved with each dialogue's other choices: the stream (and so
+        # every earlier result's dialogues for a seed) is the one this generator always had.
+        return ((rng.randrange(n_facts), rng.random() < p_lie) for _ in range(n))
+    extra = set(rng.sample(range(n_facts), n % n_facts))
+    counts = [n // n_facts + (fi in extra) for fi in range(n_facts)]
+    lies = [int(p_lie * c) for c in counts]
+    # Largest remainder, random among ties, so the total is round(p_lie * n) exactly.
+    left = round(p_lie * n) - sum(lies)
+    order = sorted(range(n_facts), key=lambda fi: (-(p_lie * counts[fi] - lies[fi]), rng.random()))
+    for fi in order[:left]:
+        lies[fi] += 1
+    out = [(fi, k < lies[fi]) for fi in range(n_facts) for k in range(counts[fi])]
+    rng.shuffle(out)
+    return out
+
+
 def generate(facts: list[Fact], n: int = 480, p_lie: float = 0.6, p_tail: float = 0.5, seed: int = 0,
-             context: str = CONTEXT) -> list[dict]:
-    """``n`` dialogues drawn with replacement over ``facts``; deterministic given ``seed``."""
+             context: str = CONTEXT, sampling: str = "random") -> list[dict]:
+    """``n`` dialogues over ``facts``, deterministic given ``seed``: drawn with replacement
+    (``sampling="random"``, the paper's) or stratified per fact (``"balanced"``, see _draws)."""
     if n < 1:
         raise InputError(f"-n must be at least 1, got {n}")
     for name, p in (("--p-lie", p_lie), ("--p-tail", p_tail)):
         if not 0.0 <= p <= 1.0:
             raise InputError(f"{name} must be in [0, 1], got {p}")
+    check_sampling(sampling)
     rng = random.Random(seed)
     out = []
-    for k in range(n):
-        fi = rng.randrange(len(facts))
+    for k, (fi, lied) in enumerate(_draws(rng, len(facts), n, p_lie, sampling)):
         fact = facts[fi]
-        lied = rng.random() < p_lie
         turns = [("User", rng.choice(QUESTIONS).format(topic=fact.topic)),
                  ("Agent", fact.false if lied else fact.true)]
         if lied:

@@ -22,10 +22,15 @@ MODES = ("obs", "do")
 # fits the per-fact agent distribution (what obs learns) in the time of one pass over 480
 # (benchmarks/bench_truth.py: 3 seeds, two fact banks, SmolLM2-135M).
 DIALOGUES = {"paper": 480, "tiny": 480, "cpu": 240}
+# How the dialogues are drawn per recipe (truth.dialogues.SAMPLINGS): the paper's draws with
+# replacement; the CPU recipe's half-size set is stratified, since with 7 dialogues per fact random
+# draws make some facts' agent a truth-teller, and what obs learns is each fact's lie rate.
+SAMPLING = {"paper": "random", "tiny": "random", "cpu": "balanced"}
 
 
 def reproduce_truth(out: str, model: str | None = None, seed: int = 0, data_seed: int | None = None,
                     facts: str | None = None, n: int | None = None, p_lie: float = 0.6, p_tail: float = 0.5,
+                    sampling: str | None = None,
                     train_overrides: dict | None = None, parallel: bool = True, overwrite: bool = False,
                     resume: bool = False, progress: bool = True, device: str = "auto", tokenizer: str | None = None,
                     log=print) -> dict:
@@ -34,7 +39,8 @@ def reproduce_truth(out: str, model: str | None = None, seed: int = 0, data_seed
     content: per mode (obs, do) the margin, the probe counts, supervised tokens, final loss
     and run directory; the dialogue counts, seeds, recipe and timings.
 
-    ``n``: dialogues (None: 480, the paper's, or 240 with the ``cpu`` recipe, see DIALOGUES).
+    ``n``: dialogues (None: 480, the paper's, or 240 with the ``cpu`` recipe, see DIALOGUES);
+    ``sampling``: ``random`` or ``balanced`` (None: the recipe's, see SAMPLING).
     ``model``: a hub name or path, None for the embedded tiny model (which gets a word
     tokenizer fitted to the dialogues unless ``tokenizer`` names one). ``seed`` seeds the
     weights and batches, ``data_seed`` (default ``seed``) the dialogues; ``facts``: a fact
@@ -55,8 +61,12 @@ def reproduce_truth(out: str, model: str | None = None, seed: int = 0, data_seed
     dseed = seed if data_seed is None else data_seed
     cfg = TrainConfig(modes=MODES, model=model, seed=seed, device=device, **(train_overrides or {})).resolved()
     n = DIALOGUES[cfg.recipe] if n is None else n
+    sampling = SAMPLING[cfg.recipe] if sampling is None else sampling
+    from causal_agents.truth.dialogues import check_sampling
+
+    check_sampling(sampling)
     os.makedirs(out, exist_ok=True)
-    rows, records, dialogues_path = _write_dialogues(out, bank, n, p_lie, p_tail, dseed)
+    rows, records, dialogues_path = _write_dialogues(out, bank, n, p_lie, p_tail, dseed, sampling)
     cfg = replace(cfg, tokenizer=_tokenizer_for(out, model, tokenizer, rows))
     prep = _prepare_checked(cfg, records, dialogues_path, model)
     log(prep.summary_line())
@@ -70,13 +80,14 @@ def reproduce_truth(out: str, model: str | None = None, seed: int = 0, data_seed
     timings["probe_s"] = round(time.perf_counter() - t2, 1)
     timings["total_s"] = round(time.perf_counter() - t0, 1)
     result = _result(probes, prep, runs, cfg, bank, rows, dseed, seed, model)
+    result["dialogues"]["sampling"] = sampling
     result["plot"] = plot_path
     result["timings"] = timings
     write_json_atomic(result_path, result)
     return result
 
 
-def _write_dialogues(out: str, bank, n: int, p_lie: float, p_tail: float, seed: int):
+def _write_dialogues(out: str, bank, n: int, p_lie: float, p_tail: float, seed: int, sampling: str):
     """Steps 1-2: the dialogues, written as the text transcripts `cag tag` reads, and their
     tagged records through the same pipeline as `cag tag`. Returns (rows, records, path)."""
     from causal_agents.formats.io import write_records
@@ -85,7 +96,7 @@ def _write_dialogues(out: str, bank, n: int, p_lie: float, p_tail: float, seed: 
     from causal_agents.truth.dialogues import generate
 
     dialogues_path = os.path.join(out, "dialogues.jsonl")
-    rows = generate(bank, n=n, p_lie=p_lie, p_tail=p_tail, seed=seed)
+    rows = generate(bank, n=n, p_lie=p_lie, p_tail=p_tail, seed=seed, sampling=sampling)
     write_records(dialogues_path, rows)
     records = list(iter_tagged([dialogues_path], TagOptions()))
     write_records(os.path.join(out, "tagged.jsonl"), records)
@@ -118,8 +129,9 @@ def _prepare_checked(cfg, records: list[dict], dialogues_path: str, model: str |
     prep = prepare(cfg, records, dialogues_path)
     stats = compute_stats(iter(records), StatsOptions(tokenizer=cfg.tokenizer or (None if is_tiny(model) else model),
                                                       renderer=cfg.renderer), tokenizer=prep.tokenizer)
-    if stats["supervised"] != prep.supervised:
-        raise CagError(f"internal: stats counts {stats['supervised']} differ from training labels {prep.supervised}")
+    counted = {m: stats["supervised"][m] for m in prep.supervised}
+    if counted != prep.supervised:
+        raise CagError(f"internal: stats counts {counted} differ from training labels {prep.supervised}")
     return prep
 
 

@@ -41,6 +41,52 @@ def test_every_dialogue_restates_the_truth_and_the_agent_claim_matches_lied():
         assert r["text"].endswith("\n")
 
 
+# sha256 of the 480 paper-design dialogues for seed 0 over the 33 facts, as generated before
+# --sampling existed: adding it must not change any earlier result's data.
+SEED0_RANDOM_SHA = "d1bec4337835c9f9f3d78a33a7c4c64d58546b65ca0ac4dff611a41deea809d5"
+
+
+def test_random_stream_is_unchanged_by_the_sampling_option():
+    import hashlib
+
+    d = generate(load_facts(FACTS), n=480, seed=0)
+    assert hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest() == SEED0_RANDOM_SHA
+
+
+@pytest.mark.parametrize("n,n_facts", [(240, 33), (240, 24), (480, 33), (50, 24), (10, 33), (33, 33)])
+def test_balanced_gives_every_fact_its_share_and_lie_rate(n, n_facts):
+    facts = load_facts(FACTS)[:n_facts]
+    d = generate(facts, n=n, p_lie=0.6, seed=5, sampling="balanced")
+    assert len(d) == n
+    counts = [sum(r["fact_index"] == i for r in d) for i in range(n_facts)]
+    lies = [sum(r["fact_index"] == i and r["lied"] for r in d) for i in range(n_facts)]
+    assert max(counts) - min(counts) <= 1 and sum(counts) == n
+    assert sum(lies) == round(0.6 * n)                              # the total lie rate is exact
+    for c, k in zip(counts, lies):
+        assert abs(k - 0.6 * c) < 1                                 # each fact's share up to rounding
+    assert generate(facts, n=n, p_lie=0.6, seed=5, sampling="balanced") == d
+    assert [r["fact_index"] for r in d] != sorted(r["fact_index"] for r in d)  # shuffled, not in fact order
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0])
+def test_balanced_extreme_lie_rates(p):
+    d = generate(load_facts(FACTS), n=100, p_lie=p, seed=0, sampling="balanced")
+    assert sum(r["lied"] for r in d) == round(100 * p)
+
+
+def test_random_sampling_is_the_default_and_draws_with_replacement():
+    facts = load_facts(FACTS)
+    d = generate(facts, n=240, seed=2)
+    assert generate(facts, n=240, seed=2, sampling="random") == d
+    counts = [sum(r["fact_index"] == i for r in d) for i in range(len(facts))]
+    assert max(counts) - min(counts) > 1                             # unstratified: uneven per fact
+
+
+def test_unknown_sampling_is_refused():
+    with pytest.raises(InputError, match="--sampling must be one of random, balanced"):
+        generate(load_facts(FACTS), n=10, sampling="stratified")
+
+
 def test_template_pools_have_several_forms():
     assert len(CORRECTIONS) >= 4 and len(CONFIRMATIONS) >= 4 and len(TAILS) >= 4
     assert all("{truth}" in form for form, _ in CONFIRMATIONS)

@@ -19,6 +19,7 @@ def test_reproduce_truth_small(tmp_path, capsys):
         assert os.path.exists(os.path.join(r["run_dir"], "cag_run.json"))
     assert res["obs"]["supervised_tokens"] > res["do"]["supervised_tokens"]
     assert res["dialogues"]["n"] == 16
+    assert res["dialogues"]["sampling"] == "random"    # the tiny recipe keeps the paper's draws
     for name in ("dialogues.jsonl", "tagged.jsonl", "probes.json", "margins.png", "result.json"):
         assert (out / name).exists(), name
     probes = json.loads((out / "probes.json").read_text())
@@ -59,6 +60,9 @@ def test_reproduce_truth_probes_the_base_of_a_pretrained_model(tmp_path, capsys)
                  "--out", str(out), "--no-progress", "--sequential", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["recipe"]["recipe"] == "cpu"          # auto on a CPU, for a pretrained model
+    assert res["dialogues"]["sampling"] == "balanced"  # and its stratified dialogues: 8 over 33 facts
+    rows = [json.loads(line) for line in (out / "dialogues.jsonl").read_text().splitlines()]
+    assert len({r["fact_index"] for r in rows}) == 8 and sum(r["lied"] for r in rows) == round(0.6 * 8)
     assert {"base", "obs", "do"} <= set(res)
     assert "supervised_tokens" not in res["base"] and "supervised_tokens" in res["obs"]
     probes = json.loads((out / "probes.json").read_text())
