@@ -25,13 +25,13 @@ def truth(
     data_seed: Annotated[Optional[int], typer.Option("--data-seed", help="Seed for the dialogues only (default: --seed).")] = None,
     facts: Annotated[Optional[str], typer.Option("--facts", help="Fact bank (default: the paper's 33 facts).")] = None,
     n: Annotated[Optional[int], typer.Option("-n", help="Dialogues to generate (default: 480, the paper's; 240 "
-                                             "with --recipe cpu, which makes two passes).")] = None,
+                                             "with --recipe cpu, which makes three passes).")] = None,
     sampling: Annotated[Optional[str], typer.Option("--sampling", help="How dialogues pick facts and lies: random "
                                                     "(the paper's: with replacement, each lie with --p-lie 0.6) or "
                                                     "balanced (every fact equally often, each with 60% lies). "
                                                     "Default: the recipe's (balanced with cpu).")] = None,
     recipe: Annotated[str, typer.Option("--recipe", help="Training recipe: paper (the paper's: batch 1, lr 2e-5, "
-                                        "4 epochs), cpu (batch 4, lr 2e-4, 2 epochs over 240 balanced dialogues: the "
+                                        "4 epochs), cpu (batch 4, lr 2e-4, 3 epochs over 240 balanced dialogues: the "
                                         "paper's effect on SmolLM2-135M on a 2-core CPU), tiny, or auto (tiny "
                                         "for the embedded model, cpu for a pretrained one on a CPU, paper on a "
                                         "GPU).")] = default(TrainConfig, "recipe"),

@@ -55,7 +55,9 @@ def train(
     gguf_file: o.GgufFile = None,
     dtype: Annotated[Optional[str], typer.Option("--dtype", help="auto (bf16 on GPUs that support it, else fp32), bf16, fp16 or fp32.")] = D("dtype"),
     amp: Annotated[Optional[str], typer.Option("--amp", help="bf16 autocast over fp32 master weights: auto (on for a "
-                                               "CPU with native bf16, avx512_bf16 or AMX; off elsewhere), bf16 or off.")] = D("amp"),
+                                               "CPU with native bf16, avx512_bf16 or AMX, where a timed matmul shows "
+                                               "it faster; the verdict is kept in $CAG_CACHE/amp.json; off "
+                                               "elsewhere), bf16 or off.")] = D("amp"),
     seed: o.seed("Seeds the initial weights (tiny model, LoRA) and the batch order.") = D("seed"),
     loss_weighting: Annotated[str, typer.Option("--loss-weighting", help="token: mean over the step's supervised "
                                                 "tokens. sequence: each transcript weighs the same. message: each "

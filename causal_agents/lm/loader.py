@@ -59,15 +59,129 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
+# The matmul shape timed for ``auto``: a 135M model's MLP on a batch of 4 dialogues. bf16
+# autocast also casts every weight each step, so bf16 must win clearly to be worth it.
+_AMP_SHAPE = (256, 576, 1536)
+_AMP_MARGIN = 1.15
+_amp_decision: dict = {}
+
+
+def _time_matmuls(shape=_AMP_SHAPE, reps: int = 5, rounds: int = 3) -> tuple[float, float]:
+    """Best-of-``rounds`` seconds for ``reps`` fp32 and bf16 matmuls of ``shape``, interleaved,
+    on one thread (what each of a paired run's processes trains on)."""
+    import time
+
+    import torch
+
+    m, k, n = shape
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(m, k, generator=g), torch.randn(k, n, generator=g)
+    pairs = {torch.float32: (a, b), torch.bfloat16: (a.bfloat16(), b.bfloat16())}
+    best = {dt: float("inf") for dt in pairs}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(rounds):
+            for dt, (x, y) in pairs.items():
+                x @ y                                               # warm-up (kernel choice, caches)
+                t = time.perf_counter()
+                for _ in range(reps):
+                    x @ y
+                best[dt] = min(best[dt], time.perf_counter() - t)
+    finally:
+        torch.set_num_threads(threads)
+    return best[torch.float32], best[torch.bfloat16]
+
+
+def _amp_key() -> str:
+    import platform
+
+    import torch
+
+    cpu = ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+    return f"{cpu or platform.processor()}|torch {torch.__version__}"
+
+
+@contextlib.contextmanager
+def _locked(path: str):
+    """An exclusive lock on ``path`` (where fcntl exists): of two processes deciding at once,
+    the second waits and reads the first one's verdict."""
+    try:
+        import fcntl
+    except ImportError:                                             # Windows: no lock, same logic
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _read_table(path: str) -> dict:
+    import json
+
+    with contextlib.suppress(OSError, ValueError):
+        with open(path) as f:
+            table = json.load(f)
+        if isinstance(table, dict):
+            return table
+    return {}
+
+
+def cpu_bf16_pays() -> bool:
+    """Whether bf16 autocast speeds training up on this CPU. The flag alone does not tell: a
+    VM with avx512_bf16 measured bf16 training at 0.66x fp32 (benchmarks/bench_train.py), the
+    project's earlier one bf16 matmuls at 2.4x. So it is measured once per CPU model and torch
+    version and kept in ``$CAG_CACHE/amp.json``: every later run on the machine, and both
+    processes of a paired obs/do run (the second waits on a lock for the first's verdict), make
+    the same choice, which changes the numerics."""
+    import json
+
+    if not cpu_has_native_bf16():
+        return False
+    key = _amp_key()
+    if key in _amp_decision:
+        return _amp_decision[key]
+    from causal_agents.lm.smollm2 import cache_root
+
+    path = os.path.join(cache_root(), "amp.json")
+    try:
+        os.makedirs(cache_root(), exist_ok=True)
+        lock = _locked(path + ".lock")
+    except OSError:                                                 # a read-only cache: decide per process
+        lock = contextlib.nullcontext()
+    with lock:
+        table = _read_table(path)
+        entry = table.get(key)
+        if isinstance(entry, dict) and isinstance(entry.get("bf16"), bool):
+            choice = entry["bf16"]
+        else:
+            t32, t16 = _time_matmuls()
+            choice = t32 / t16 >= _AMP_MARGIN
+            table[key] = {"bf16": choice, "bf16_speedup": round(t32 / t16, 3)}
+            with contextlib.suppress(OSError):
+                tmp = f"{path}.{os.getpid()}.tmp"
+                with open(tmp, "w") as f:
+                    json.dump(table, f, indent=1)
+                os.replace(tmp, path)
+    _amp_decision[key] = choice
+    return choice
+
+
 def pick_amp(name: str, device, dtype) -> bool:
     """Whether to run bf16 autocast over the weights: ``bf16`` always, ``off`` never, ``auto``
-    for fp32 weights on a CPU with native bf16 (a GPU gets bf16 weights from ``pick_dtype``)."""
+    for fp32 weights on a CPU where bf16 matmuls measure clearly faster (``cpu_bf16_pays``; a
+    GPU gets bf16 weights from ``pick_dtype``)."""
     import torch
 
     if name == "bf16":
         return True
     if name == "auto":
-        return device.type == "cpu" and dtype == torch.float32 and cpu_has_native_bf16()
+        return device.type == "cpu" and dtype == torch.float32 and cpu_bf16_pays()
     return False
 
 

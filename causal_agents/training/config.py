@@ -27,9 +27,10 @@ from causal_agents.transcripts.options import TRUNCATE_SIDES
 RECIPES = {
     "paper": dict(lr=2e-5, weight_decay=0.01, epochs=4, batch_size=1, grad_accum=1, grad_clip=1.0,
                   scheduler="constant", warmup=0.0, dtype="auto", amp="auto"),
-    # A pretrained ~135M model fine-tuned on a CPU (chosen on SmolLM2-135M-Instruct: two passes
-    # over half the paper's dialogues cost one pass over all of them; benchmarks/bench_truth_smollm2.md).
-    "cpu": dict(lr=3e-4, weight_decay=0.01, epochs=2, batch_size=4, grad_accum=1, grad_clip=1.0,
+    # A pretrained ~135M model fine-tuned on a CPU (chosen on SmolLM2-135M-Instruct: three passes
+    # over half the paper's dialogues, drawn balanced, cost 1.5 passes over all of them; obs needs
+    # the repetition to learn the agent's habit of lying, do is unharmed; benchmarks/bench_truth_smollm2.md).
+    "cpu": dict(lr=2e-4, weight_decay=0.01, epochs=3, batch_size=4, grad_accum=1, grad_clip=1.0,
                 scheduler="constant", warmup=0.0, dtype="auto", amp="auto"),
     # From scratch: a large lr with warm-up and linear decay, 24 passes (benchmarks/bench_truth.py
     # checks the paper's result on 3 seeds).

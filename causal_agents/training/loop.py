@@ -334,7 +334,8 @@ def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, r
     summary = {"mode": mode, "steps": n_steps, "planned_steps": len(plan), "skipped_steps": st.skipped,
                "supervised_tokens": prep.supervised[mode], "truncation_lost": prep.lost[mode],
                "final_loss": last_loss, "seconds": round(time.perf_counter() - t_run, 2),
-               "fingerprint": fp, "run_dir": run_dir, "complete": n_steps == len(plan)}
+               "fingerprint": fp, "run_dir": run_dir, "complete": n_steps == len(plan),
+               "bf16_autocast": pick_amp(cfg.amp, device, next(st.model.parameters()).dtype)}
     _finish(cfg, st, prep, run_dir, ckpt_dir, n_steps, len(plan), fp, summary, rank, world, mode, log)
     return summary
 

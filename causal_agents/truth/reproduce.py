@@ -18,9 +18,9 @@ from causal_agents.formats.io import write_json_atomic
 
 PACKAGED_FACTS = os.path.join(os.path.dirname(__file__), "data", "facts-33.json")
 MODES = ("obs", "do")
-# Dialogues per recipe: the paper's 480; the CPU recipe halves them and makes two passes, which
-# fits the per-fact agent distribution (what obs learns) in the time of one pass over 480
-# (benchmarks/bench_truth.py: 3 seeds, two fact banks, SmolLM2-135M).
+# Dialogues per recipe: the paper's 480; the CPU recipe halves them and makes three passes, which
+# fits the per-fact agent distribution (what obs learns) in 1.5x the time of one pass over 480
+# (benchmarks/bench_truth.py: 3 seeds, two fact banks, SmolLM2-135M; two passes left obs short).
 DIALOGUES = {"paper": 480, "tiny": 480, "cpu": 240}
 # How the dialogues are drawn per recipe (truth.dialogues.SAMPLINGS): the paper's draws with
 # replacement; the CPU recipe's half-size set is stratified, since with 7 dialogues per fact random

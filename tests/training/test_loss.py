@@ -105,6 +105,44 @@ def test_amp_loss_is_close_to_fp32_and_deterministic(byte_tok):
     assert all(p.dtype == torch.float32 for p in model.parameters())  # fp32 master weights
 
 
+def test_amp_auto_is_measured_once_per_machine(tmp_path, monkeypatch):
+    """A CPU with the bf16 flag gets autocast only where bf16 matmuls time clearly faster, and
+    the verdict is kept on disk so every later run (and both halves of obs/do) agrees."""
+    import json
+
+    from causal_agents.lm import loader
+
+    monkeypatch.setenv("CAG_CACHE", str(tmp_path))
+    monkeypatch.setattr(loader, "_amp_decision", {})
+    monkeypatch.setattr(loader, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(loader, "_amp_key", lambda: "cpu A")
+    monkeypatch.setattr(loader, "_time_matmuls", lambda: (2.0, 1.0))          # bf16 2x faster
+    assert loader.cpu_bf16_pays()
+    assert json.loads((tmp_path / "amp.json").read_text()) == {"cpu A": {"bf16": True, "bf16_speedup": 2.0}}
+
+    def no_timing():
+        raise AssertionError("measured again")
+    monkeypatch.setattr(loader, "_time_matmuls", no_timing)
+    assert loader.cpu_bf16_pays()                                            # kept in the process
+    monkeypatch.setattr(loader, "_amp_decision", {})
+    assert loader.cpu_bf16_pays()                                            # and on disk
+
+    monkeypatch.setattr(loader, "_amp_key", lambda: "cpu B")
+    monkeypatch.setattr(loader, "_time_matmuls", lambda: (1.05, 1.0))        # within the margin
+    assert not loader.cpu_bf16_pays()
+    table = json.loads((tmp_path / "amp.json").read_text())
+    assert table["cpu A"]["bf16"] and table["cpu B"] == {"bf16": False, "bf16_speedup": 1.05}
+    monkeypatch.setattr(loader, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(loader, "_time_matmuls", no_timing)
+    assert not loader.cpu_bf16_pays()                                        # no flag: never timed
+    (tmp_path / "amp.json").write_text("{not json")
+    monkeypatch.setattr(loader, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(loader, "_amp_decision", {})
+    monkeypatch.setattr(loader, "_time_matmuls", lambda: (3.0, 1.0))
+    assert loader.cpu_bf16_pays()                                            # a broken cache is rewritten
+    assert json.loads((tmp_path / "amp.json").read_text()) == {"cpu B": {"bf16": True, "bf16_speedup": 3.0}}
+
+
 def test_amp_choice(cag, tmp_path, monkeypatch):
     import torch
 
@@ -114,6 +152,7 @@ def test_amp_choice(cag, tmp_path, monkeypatch):
     monkeypatch.setattr(loader, "cpu_has_native_bf16", lambda: False)
     assert not loader.pick_amp("auto", cpu, torch.float32)   # emulated bf16 is slower than fp32
     monkeypatch.setattr(loader, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(loader, "cpu_bf16_pays", lambda: True)
     assert loader.pick_amp("auto", cpu, torch.float32) and not loader.pick_amp("auto", cpu, torch.bfloat16)
     assert loader.pick_amp("bf16", cpu, torch.float32) and not loader.pick_amp("off", cpu, torch.float32)
     code, _, err = cag("train", "sample_data/truth_dialogues.jsonl", "--mask", "obs", "--amp", "fp8",
