@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 
-from causal_agents.errors import CagError
+from causal_agents.errors import CagError, InputError
+from causal_agents.formats.io import read_json, write_json_atomic
 from causal_agents.lm.cache import cache_root
 from causal_agents.lm.tiny_model import is_tiny, tiny_model
 from causal_agents.transcripts.tokenizer import load_tokenizer, require_gguf, split_gguf
@@ -107,30 +108,21 @@ def _amp_key() -> str:
 
 @contextlib.contextmanager
 def _locked(path: str):
-    """An exclusive lock on ``path`` (where fcntl exists): of two processes deciding at once,
-    the second waits and reads the first one's verdict."""
+    """An exclusive lock on ``path``: of two processes deciding at once, the second waits and
+    reads the first one's verdict. Without fcntl (Windows) or a writable cache, no lock."""
     try:
         import fcntl
-    except ImportError:                                             # Windows: no lock, same logic
+
+        f = open(path, "a")
+    except (ImportError, OSError):
         yield
         return
-    with open(path, "a") as f:
+    with f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _read_table(path: str) -> dict:
-    import json
-
-    with contextlib.suppress(OSError, ValueError):
-        with open(path) as f:
-            table = json.load(f)
-        if isinstance(table, dict):
-            return table
-    return {}
 
 
 def cpu_bf16_pays() -> bool:
@@ -140,21 +132,20 @@ def cpu_bf16_pays() -> bool:
     version and kept in ``$CAG_CACHE/amp.json``: every later run on the machine, and both
     processes of a paired obs/do run (the second waits on a lock for the first's verdict), make
     the same choice, which changes the numerics."""
-    import json
-
     if not cpu_has_native_bf16():
         return False
     key = _amp_key()
     if key in _amp_decision:
         return _amp_decision[key]
     path = os.path.join(cache_root(), "amp.json")
-    try:
+    with contextlib.suppress(OSError):                               # a read-only cache: decide per process
         os.makedirs(cache_root(), exist_ok=True)
-        lock = _locked(path + ".lock")
-    except OSError:                                                 # a read-only cache: decide per process
-        lock = contextlib.nullcontext()
-    with lock:
-        table = _read_table(path)
+    with _locked(path + ".lock"):
+        try:
+            table = read_json(path)
+        except (InputError, OSError):                               # none yet, or unreadable: measure
+            table = {}
+        table = table if isinstance(table, dict) else {}
         entry = table.get(key)
         if isinstance(entry, dict) and isinstance(entry.get("bf16"), bool):
             choice = entry["bf16"]
@@ -163,10 +154,7 @@ def cpu_bf16_pays() -> bool:
             choice = t32 / t16 >= _AMP_MARGIN
             table[key] = {"bf16": choice, "bf16_speedup": round(t32 / t16, 3)}
             with contextlib.suppress(OSError):
-                tmp = f"{path}.{os.getpid()}.tmp"
-                with open(tmp, "w") as f:
-                    json.dump(table, f, indent=1)
-                os.replace(tmp, path)
+                write_json_atomic(path, table)
     _amp_decision[key] = choice
     return choice
 

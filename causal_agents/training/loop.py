@@ -252,12 +252,12 @@ def _setup(cfg, mode, prep, plan, ckpt_dir, fp, device, dtype, world, resume, lo
     return st
 
 
-def _step(cfg, st: _State, prep, mbs, mode, total_w, device, rank, world):
-    """One optimizer step over the micro-batches ``mbs``; returns (mean loss, tokens seen)."""
+def _step(cfg, st: _State, prep, mbs, mode, total_w, device, rank, world, amp: bool):
+    """One optimizer step over the micro-batches ``mbs``; returns (mean loss, tokens seen).
+    ``amp``: bf16 autocast, chosen once per run by ``pick_amp``."""
     import torch
 
     pad = prep.tokenizer.pad_token_id
-    amp = pick_amp(cfg.amp, device, next(st.model.parameters()).dtype)
     mine = mbs[rank::world]
     n_local = max(1, math.ceil(len(mbs) / world))
     step_loss = torch.zeros((), device=device)
@@ -292,6 +292,7 @@ def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, r
     if rank == 0:
         truncate_metrics(metrics_path, st.start)
     st.model.train()
+    amp = pick_amp(cfg.amp, device, next(st.model.parameters()).dtype)
     bar = _bar(n_steps, st.start, mode, progress, bar_position)
     metrics = MetricsWriter(metrics_path if rank == 0 else None)
     if cfg.report_to:
@@ -315,7 +316,7 @@ def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, r
                 bar.update(1)
                 continue
             lr = st.sched.get_last_lr()[0]
-            last_loss, ntok = _step(cfg, st, prep, mbs, mode, total_w, device, rank, world)
+            last_loss, ntok = _step(cfg, st, prep, mbs, mode, total_w, device, rank, world, amp)
             metrics.write({"mode": mode, "step": step + 1, "loss": round(last_loss, 6), "tokens": ntok,
                            "supervised_tokens": nsup, "supervised_weight": round(total_w, 4),
                            "lr": float(f"{lr:.6g}"),
@@ -335,7 +336,7 @@ def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, r
                "supervised_tokens": prep.supervised[mode], "truncation_lost": prep.lost[mode],
                "final_loss": last_loss, "seconds": round(time.perf_counter() - t_run, 2),
                "fingerprint": fp, "run_dir": run_dir, "complete": n_steps == len(plan),
-               "bf16_autocast": pick_amp(cfg.amp, device, next(st.model.parameters()).dtype)}
+               "bf16_autocast": amp}
     _finish(cfg, st, prep, run_dir, ckpt_dir, n_steps, len(plan), fp, summary, rank, world, mode, log)
     return summary
 

@@ -141,6 +141,10 @@ def test_amp_auto_is_measured_once_per_machine(tmp_path, monkeypatch):
     monkeypatch.setattr(loader, "_time_matmuls", lambda: (3.0, 1.0))
     assert loader.cpu_bf16_pays()                                            # a broken cache is rewritten
     assert json.loads((tmp_path / "amp.json").read_text()) == {"cpu B": {"bf16": True, "bf16_speedup": 3.0}}
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("CAG_CACHE", str(tmp_path / "file" / "cache"))          # no cache can exist here
+    monkeypatch.setattr(loader, "_amp_decision", {})
+    assert loader.cpu_bf16_pays()                                            # decided in the process
 
 
 def test_amp_choice(cag, tmp_path, monkeypatch):
