@@ -39,6 +39,12 @@ def truth(
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the recipe's epochs.")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Override the recipe's learning rate.")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Override the recipe's batch size.")] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Override the recipe's learning-rate schedule: "
+                                                     "constant, linear or cosine (after warm-up).")] = None,
+    warmup: Annotated[Optional[float], typer.Option("--warmup", help="Override the recipe's warm-up: a fraction of "
+                                                    "steps (<1) or a step count.")] = None,
+    amp: Annotated[Optional[str], typer.Option("--amp", help="Override the recipe's mixed precision: auto (bf16 "
+                                               "autocast where this CPU measures it faster), bf16 or off.")] = None,
     lora: Annotated[bool, typer.Option("--lora", help="Train LoRA adapters instead of all weights.")] = default(TrainConfig, "lora"),
     parallel: Annotated[bool, typer.Option("--parallel/--sequential", help="On a CPU, train obs and do in two "
                                            "single-threaded processes at once (same result).")] = default(reproduce_truth, "parallel"),
@@ -58,7 +64,8 @@ def truth(
     Example: cag reproduce truth --seed 0 --json
     """
     model = o.with_gguf(model, gguf_file)
-    overrides = {k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)) if v is not None}
+    overrides = {k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size), ("scheduler", scheduler),
+                                   ("warmup", warmup), ("amp", amp)) if v is not None}
     overrides["recipe"] = recipe
     if lora:
         overrides["lora"] = True

@@ -172,5 +172,5 @@ def _result(probes: dict, prep, runs: dict, cfg, bank, rows: list[dict], dseed: 
     result["model"] = model or "tiny"
     result["tokenizer"] = cfg.tokenizer or "model's own"
     result["recipe"] = {k: getattr(cfg, k) for k in ("recipe", "lr", "epochs", "batch_size", "scheduler", "warmup",
-                                                     "dtype")}
+                                                     "dtype", "amp")}
     return result

@@ -57,9 +57,13 @@ def test_reproduce_truth_probes_the_base_of_a_pretrained_model(tmp_path, capsys)
     model = save_micro_model(tmp_path / "micro")
     out = tmp_path / "truth"
     assert main(["reproduce", "truth", "--model", model, "-n", "8", "--epochs", "1", "--batch-size", "4",
+                 "--scheduler", "linear", "--warmup", "0.25", "--amp", "off",
                  "--out", str(out), "--no-progress", "--sequential", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["recipe"]["recipe"] == "cpu"          # auto on a CPU, for a pretrained model
+    # the flags given override the recipe's values, and the run records what it trained with
+    assert (res["recipe"]["scheduler"], res["recipe"]["warmup"], res["recipe"]["amp"]) == ("linear", 0.25, "off")
+    assert (res["recipe"]["batch_size"], res["recipe"]["epochs"]) == (4, 1)
     assert res["dialogues"]["sampling"] == "balanced"  # and its stratified dialogues: 8 over 33 facts
     rows = [json.loads(line) for line in (out / "dialogues.jsonl").read_text().splitlines()]
     assert len({r["fact_index"] for r in rows}) == 8 and sum(r["lied"] for r in rows) == round(0.6 * 8)
@@ -74,3 +78,11 @@ def test_reproduce_truth_probes_the_base_of_a_pretrained_model(tmp_path, capsys)
     res["plot"], res["timings"] = "x.png", {"total_s": 1, "train_s": 1, "probe_s": 1}
     print_comparison(res)
     assert "base model" in capsys.readouterr().err
+
+
+def test_reproduce_truth_rejects_an_unknown_schedule_before_any_work(tmp_path, capsys):
+    out = tmp_path / "truth"
+    assert main(["reproduce", "truth", "-n", "8", "--scheduler", "step", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--scheduler" in err and "cosine" in err
+    assert not (out / "dialogues.jsonl").exists()
