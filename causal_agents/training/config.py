@@ -1,12 +1,12 @@
-"""`cag train` configuration: one dataclass, two recipes.
+"""`cag train` configuration: one dataclass, three recipes.
 
 ``paper``: the published recipe for a pretrained model ("Causal interactive LLM agents that tell the truth", de Freitas and Ortega 2026, sec. 5.2): AdamW lr 2e-5,
 default weight decay, grad clip 1.0, batch 1, 4 epochs, no scheduler, bf16 where supported.
 ``tiny``: the embedded random-init byte-level model learns from scratch, which needs a
 large learning rate, warm-up and decay, batches of 8 and more passes.
 ``cpu``: a small pretrained model (measured on SmolLM2-135M-Instruct) fine-tuned on a CPU,
-where the paper's batch 1 and 4 epochs take hours: batches of 4, a larger learning rate and
-fewer passes (benchmarks/bench_truth.py checks the truth experiment's result with it on 3
+where the paper's batch 1 and 4 epochs take hours: batches of 4, a larger learning rate that
+decays linearly, and fewer passes (benchmarks/bench_truth.py checks the truth experiment's result with it on 3
 seeds and two fact banks).
 ``auto`` picks ``tiny`` for the embedded model, ``cpu`` for a pretrained model trained on a CPU
 and ``paper`` on a GPU. Any flag given on the command line overrides the recipe.
@@ -29,9 +29,12 @@ RECIPES = {
                   scheduler="constant", warmup=0.0, dtype="auto", amp="auto"),
     # A pretrained ~135M model fine-tuned on a CPU (chosen on SmolLM2-135M-Instruct: three passes
     # over half the paper's dialogues, drawn balanced, cost 1.5 passes over all of them; obs needs
-    # the repetition to learn the agent's habit of lying, do is unharmed; benchmarks/bench_truth_smollm2.md).
-    "cpu": dict(lr=2e-4, weight_decay=0.01, epochs=3, batch_size=4, grad_accum=1, grad_clip=1.0,
-                scheduler="constant", warmup=0.0, dtype="auto", amp="auto"),
+    # the repetition to learn the agent's habit of lying, do is unharmed). The lr decays linearly
+    # from 6e-4 after a 5% warm-up: a constant 2e-4 left do's margin on the 24-fact bank at
+    # +0.71/+0.85 on two seeds, and annealing from a higher peak raised do without moving obs off
+    # the lie (benchmarks/bench_truth_smollm2.md).
+    "cpu": dict(lr=6e-4, weight_decay=0.01, epochs=3, batch_size=4, grad_accum=1, grad_clip=1.0,
+                scheduler="linear", warmup=0.05, dtype="auto", amp="auto"),
     # From scratch: a large lr with warm-up and linear decay, 24 passes (benchmarks/bench_truth.py
     # checks the paper's result on 3 seeds).
     "tiny": dict(lr=2e-3, weight_decay=0.01, epochs=24, batch_size=8, grad_accum=1, grad_clip=1.0,
