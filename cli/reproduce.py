@@ -31,7 +31,7 @@ def truth(
                                                     "balanced (every fact equally often, each with 60% lies). "
                                                     "Default: the recipe's (balanced with cpu).")] = None,
     recipe: Annotated[str, typer.Option("--recipe", help="Training recipe: paper (the paper's: batch 1, lr 2e-5, "
-                                        "4 epochs), cpu (batch 4, lr 6e-4 decaying linearly, 3 epochs over 240 balanced dialogues: the "
+                                        "4 epochs), cpu (batch 4, lr 8e-4 decaying linearly, 3 epochs over 240 balanced dialogues: the "
                                         "paper's effect on SmolLM2-135M on a 2-core CPU), tiny, or auto (tiny "
                                         "for the embedded model, cpu for a pretrained one on a CPU, paper on a "
                                         "GPU).")] = default(TrainConfig, "recipe"),

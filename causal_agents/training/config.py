@@ -30,10 +30,11 @@ RECIPES = {
     # A pretrained ~135M model fine-tuned on a CPU (chosen on SmolLM2-135M-Instruct: three passes
     # over half the paper's dialogues, drawn balanced, cost 1.5 passes over all of them; obs needs
     # the repetition to learn the agent's habit of lying, do is unharmed). The lr decays linearly
-    # from 6e-4 after a 5% warm-up: a constant 2e-4 left do's margin on the 24-fact bank at
+    # from 8e-4 after a 5% warm-up: a constant 2e-4 left do's margin on the 24-fact bank at
     # +0.71/+0.85 on two seeds, and annealing from a higher peak raised do without moving obs off
-    # the lie (benchmarks/bench_truth_smollm2.md).
-    "cpu": dict(lr=6e-4, weight_decay=0.01, epochs=3, batch_size=4, grad_accum=1, grad_clip=1.0,
+    # the lie; 6e-4 still left one seed at the threshold (+0.887 on an AMX Xeon, +1.005 on an AMD
+    # EPYC; benchmarks/bench_truth_smollm2.md).
+    "cpu": dict(lr=8e-4, weight_decay=0.01, epochs=3, batch_size=4, grad_accum=1, grad_clip=1.0,
                 scheduler="linear", warmup=0.05, dtype="auto", amp="auto"),
     # From scratch: a large lr with warm-up and linear decay, 24 passes (benchmarks/bench_truth.py
     # checks the paper's result on 3 seeds).
