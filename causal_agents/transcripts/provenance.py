@@ -31,18 +31,21 @@ from typing import Iterable
 from causal_agents.errors import InputError, UsageError, location
 import orjson
 
-from causal_agents.formats.adapters import (DEFAULT_TEXT_ROLES, FORMATS, KEY_FIELDS, TRAIN_FLAGS, detect_format,
-                                           key_fields, openai_message, plain_tool_calls, to_messages)
+from causal_agents.formats.adapters import (BY_NAME, DEFAULT_TEXT_ROLES, FORMATS, TRAIN_FLAGS, ReadOptions,
+                                           detect_format, get, openai_message, plain_tool_calls, to_messages)
+from causal_agents.formats.adapters.base import BRANCHES
+from causal_agents.formats.adapters.openai import read as read_openai
 
 GATES = ("agent", "world", "context")
 
 ROLE_DEFAULTS = {
     # the agent's own actions
     "assistant": "agent", "gpt": "agent", "agent": "agent", "function_call": "agent",
-    "attempt": "agent", "model": "agent", "ai": "agent",
+    "attempt": "agent", "model": "agent", "ai": "agent", "tool_call": "agent",
     # the world: evidence
     "user": "world", "human": "world", "tool": "world", "function": "world", "ipython": "world",
-    "observation": "world", "verifier": "world", "oracle": "world", "teacher": "world",
+    "observation": "world", "verifier": "world", "oracle": "world", "teacher": "world", "tool_response": "world",
+    "harness": "world", "environment": "world",
     # framing: never supervised
     "system": "context", "developer": "context", "question": "context", "context": "context",
 }
@@ -55,6 +58,8 @@ class TagOptions:
     role_map: dict = field(default_factory=dict)  # lower-cased role -> gate
     text_roles: tuple[str, ...] = DEFAULT_TEXT_ROLES
     format: str | None = None  # None: detect per record
+    text_key: str = "text"  # the field holding a `text` transcript
+    branches: str = "last"  # branching session logs: the last leaf's chain, or every leaf's
     messages_key: str | None = None  # read OpenAI messages under this key (any format name)
     group_by_file: bool = False  # a file of one message per line is one transcript
     demonstrations: bool = False  # assistant turns were written by someone else: evidence
@@ -67,19 +72,33 @@ class TagOptions:
     @staticmethod
     def build(selves: Iterable[str] = (), role_map: Iterable[str] = (), text_roles: Iterable[str] = (),
               format: str | None = None, messages_key: str | None = None, group_by_file: bool = False,
-              demonstrations: bool = False) -> "TagOptions":
-        """TagOptions from the CLI's flag values (role-map entries parsed, bad values a UsageError)."""
-        if format is not None and format not in FORMATS:
-            raise UsageError(f"--format expects one of {', '.join(FORMATS)}, got {format!r}")
-        return TagOptions(selves=tuple(selves), role_map=parse_role_map(role_map),
-                          text_roles=tuple(text_roles) or DEFAULT_TEXT_ROLES, format=format,
-                          messages_key=messages_key, group_by_file=group_by_file, demonstrations=demonstrations)
+              demonstrations: bool = False, text_key: str | None = None, branches: str = "last") -> "TagOptions":
+        """TagOptions from the CLI's flag values (role-map entries parsed, bad values a UsageError).
+        ``text_roles`` add to the default turn roles; ``text_key`` reads a `text` transcript under
+        another key (and so implies ``--format text`` when no format is forced)."""
+        if format is not None:
+            get(format)  # an unknown name is a usage error listing the formats
+        if branches not in BRANCHES:
+            raise UsageError(f"--branches expects one of {', '.join(BRANCHES)}, got {branches!r}")
+        if text_key is not None and format not in (None, "text"):
+            raise UsageError(f"--text-key reads the text format; it cannot be combined with --format {format}")
+        roles = tuple(dict.fromkeys((*DEFAULT_TEXT_ROLES, *text_roles)))
+        return TagOptions(selves=tuple(selves), role_map=parse_role_map(role_map), text_roles=roles,
+                          format="text" if text_key is not None else format, text_key=text_key or "text",
+                          branches=branches, messages_key=messages_key, group_by_file=group_by_file,
+                          demonstrations=demonstrations)
+
+    @property
+    def reading(self) -> ReadOptions:
+        """What the format adapters need of these options."""
+        return ReadOptions(text_roles=self.text_roles, text_key=self.text_key, branches=self.branches)
 
     def as_dict(self) -> dict:
         """The options as a JSON-ready dict (recorded in cag_config.json)."""
         return {"selves": list(self.selves), "role_map": dict(self.role_map),
                 "text_roles": list(self.text_roles), "format": self.format, "messages_key": self.messages_key,
-                "group_by_file": self.group_by_file, "demonstrations": self.demonstrations}
+                "group_by_file": self.group_by_file, "demonstrations": self.demonstrations,
+                "text_key": self.text_key, "branches": self.branches}
 
     def warnings(self) -> list[str]:
         """One line per train-flag-looking key that cag did not read."""
@@ -132,6 +151,10 @@ def gate_of(msg: dict, opts: TagOptions) -> tuple[str, str]:
     author = msg.get("author")
     if opts.selves and author:
         return ("agent", "self") if author in opts.selves else ("world", "other-author")
+    if msg.get("written_by") == "agent":  # the format says the logged agent wrote it, whatever its slot
+        return ("world", "demonstrations") if opts.demonstrations else ("agent", "format-author")
+    if msg["role"] == TOOLS_ROLE:  # tool schemas a format reads itself
+        return "context", "tools-field"
     hit = _role_gate(msg["role"], opts)
     if hit is not None:
         return hit
@@ -140,42 +163,51 @@ def gate_of(msg: dict, opts: TagOptions) -> tuple[str, str]:
                      if not msg["field"].startswith("text") else "text")
 
 
-def tag_record(rec: dict, loc: dict, opts: TagOptions) -> dict:
-    """One input record -> one tagged record. Raises InputError (with location) on bad input."""
+def tag_record(rec: dict, loc: dict, opts: TagOptions, fmt: str | None = None) -> dict:
+    """One input record -> one tagged record. Raises InputError (with location) on bad input.
+    ``fmt``: the format the file reader already knows (a whole-file format's transcripts)."""
+    detected = False
     try:
         key = opts.messages_key
-        fmt = "openai" if key is not None else opts.format or detect_format(rec)
-        if fmt not in FORMATS:
-            raise InputError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
+        if fmt is None:
+            fmt = "openai" if key is not None else opts.format
+        if fmt is None:
+            fmt, detected = detect_format(rec), True
         if fmt == "tagged":
             return _check_tagged(rec, loc)
-        if (key or KEY_FIELDS[fmt]) not in rec and (key or not any(k in rec for k in key_fields(fmt))):
-            raise InputError(f"{'--messages-key' if key else '--format ' + fmt} needs this field "
-                             f"(the record has {', '.join(sorted(map(str, rec)))})", field=key or KEY_FIELDS[fmt])
-        if fmt == "openai" and key is None:
-            segments = _openai_segments(rec, opts)
-        else:
-            segments = [_segment(m, opts) for m in to_messages(rec, fmt, opts.text_roles, key)]
-        if "tools" in rec or "functions" in rec:
+        spec = BY_NAME[fmt]
+        if not detected and not spec.whole_file:
+            fields = (key,) if key else (opts.text_key,) if fmt == "text" else spec.keys
+            if not any(k in rec for k in fields):
+                raise InputError(f"{'--messages-key' if key else '--format ' + fmt} needs this field "
+                                 f"(the record has {', '.join(sorted(map(str, rec)))})", field=fields[0])
+        try:
+            if fmt == "openai" and key is None:
+                segments = _openai_segments(rec, opts)
+            else:
+                msgs = to_messages(rec, fmt, opts.reading) if key is None else read_openai(rec, opts.reading, key)
+                segments = [_segment(m, opts) for m in msgs]
+        except InputError as e:
+            if detected:  # say what cag assumed, and how to say otherwise
+                raise InputError(f"{e.detail} (read as {fmt}, told from the record's shape; --format NAME "
+                                 "reads it as another)", file=e.file, line=e.line, row=e.row, field=e.field) from e
+            raise
+        if ("tools" in rec or "functions" in rec) and not (segments and segments[0]["role"] == TOOLS_ROLE):
             tools = tools_segment(rec)
             if tools is not None:
                 segments.insert(0, tools)
     except InputError as e:
         raise e.at(**location(loc))
     rid = rec.get("id")
-    consumed = (_CONSUMED_SWE if fmt == "swe-agent" else _CONSUMED) if key is None \
-        else {"id", "tools", "functions", key}  # the rest is not read
+    consumed = {"id", "tools", "functions", key} if key is not None else \
+        spec.consumed | {opts.text_key} if fmt == "text" else spec.consumed
     meta = {k: v for k, v in rec.items() if k not in consumed} if len(rec) > 2 or rid is None else {}
+    if isinstance(rec.get("meta"), dict) and spec.whole_file:  # a whole-file format's own meta
+        meta = {**meta.pop("meta"), **meta}
     return {"id": rid if type(rid) is str else str(rid) if rid is not None else _default_id(loc),
             "source": loc if len(loc) == 2 else _source(loc), "format": fmt, "segments": segments, "meta": meta}
 
 
-# Input fields that become segments; everything else is kept in `meta`.
-_CONSUMED = frozenset(["id", *KEY_FIELDS.values(), "system", "attempts", "attempt", "verdict", "correction",
-                       "input", "output", "tools", "functions"])
-# A SWE-agent file's `trajectory` is read (no `history`) or repeats `history` step by step,
-# with a copy of the whole prompt in every step: meta would hold the transcript again.
-_CONSUMED_SWE = _CONSUMED | {"trajectory"}
 TOOLS_ROLE = "tools"
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from causal_agents.errors import InputError, UsageError, location
-from causal_agents.formats.adapters import KEY_FIELDS, key_fields, message_rows_record
+from causal_agents.formats.adapters import ALL_KEYS, file_records, key_fields, message_rows_record
 from causal_agents.formats.io import expand_paths, read_records
 from causal_agents.transcripts.provenance import TagOptions, tag_record
 
@@ -38,14 +38,15 @@ def iter_tagged(paths: Iterable[str], opts: TagOptions | None = None, on_error: 
     opts = opts or TagOptions()
     check_on_error(on_error)
     counts = counts if counts is not None else TagCounts()
-    needed = (tuple(k for f in KEY_FIELDS for k in key_fields(f)) if opts.format is None
+    needed = (ALL_KEYS if opts.format is None else (opts.text_key,) if opts.format == "text"
               else key_fields(opts.format)) if opts.messages_key is None else (opts.messages_key,)
     position = -1
     for path in expand_paths(paths):
-        records = read_records(path, required_any=needed)
         if opts.group_by_file:
-            records = _grouped(records)
-        for loc, rec in records:
+            records = ((loc, rec, None) for loc, rec in _grouped(read_records(path, required_any=needed)))
+        else:
+            records = file_records(path, opts.format if opts.messages_key is None else None, opts.reading, needed)
+        for loc, rec, fmt in records:
             position += 1
             if shard is not None and position % shard[1] != shard[0]:
                 continue
@@ -53,7 +54,7 @@ def iter_tagged(paths: Iterable[str], opts: TagOptions | None = None, on_error: 
             try:
                 if isinstance(rec, InputError):
                     raise rec
-                out = tag_record(rec, loc, opts)
+                out = tag_record(rec, loc, opts, fmt)
             except InputError as e:
                 if on_error == "fail":
                     raise

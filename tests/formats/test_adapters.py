@@ -108,9 +108,9 @@ def test_flag_looking_keys_warn_once_each(cag, tmp_path):
     warnings = [x for x in err.splitlines() if x.startswith("warning:")]
     assert warnings == [
         "warning: messages[0].train_on: key 'train_on' looks like a train flag, but cag reads only weight, train, "
-        "trainable, loss_mask, loss_weight and masked; it was ignored",
+        "trainable, loss_mask, loss_weight, loss, loss_scale and masked; it was ignored",
         "warning: messages[1].sample_weight: key 'sample_weight' looks like a train flag, but cag reads only "
-        "weight, train, trainable, loss_mask, loss_weight and masked; it was ignored"]
+        "weight, train, trainable, loss_mask, loss_weight, loss, loss_scale and masked; it was ignored"]
 
 
 def test_loss_weight_out_of_range_is_an_error(cag, tmp_path):
@@ -163,7 +163,7 @@ def test_unknown_record_lists_its_keys_and_the_formats(cag, tmp_path):
 
 
 @pytest.mark.parametrize("args,msg", [
-    (["--format", "json"], "--format expects one of openai, sharegpt, alpaca"),
+    (["--format", "json"], "--format expects one of tagged, openai, sharegpt"),
     (["--on-error", "ignore"], "--on-error expects fail or skip, got 'ignore'"),
     (["--role-map", "gpt"], "--role-map expects ROLE=GATE"),
 ])
