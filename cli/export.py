@@ -34,6 +34,8 @@ def export(
                                           "pre-tokenized format takes exactly these).")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output directory.")] = False,
     format: o.Format = None, self_: o.Selves = [], role_map: o.RoleMap = [], text_role: o.TextRoles = [],
+    messages_key: o.MessagesKey = None, group_by_file: o.GroupByFile = False, demonstrations: o.Demonstrations = False,
+    text_key: o.TextKey = None, branches: o.Branches = "last", redact: o.Redact = [],
     json: o.Json = False,
 ) -> None:
     """Export tokenized transcripts with cag's labels, through the same label builder as `cag stats`.
@@ -58,7 +60,8 @@ def export(
     if truncate not in TRUNCATE_SIDES:
         raise typer.BadParameter(f"expected left or right, got {truncate!r}", param_hint="--truncate")
 
-    tag_opts = o.tag_options(self_, role_map, text_role, format)
+    tag_opts = o.tag_options(self_, role_map, text_role, format, messages_key, group_by_file, demonstrations, text_key,
+                             branches, redact)
     opts = ExportOptions(tokenizer=tokenizer, renderer=renderer, modes=parse_modes(mask), format=to,
                          max_length=max_length, truncate=truncate, shard_rows=shard_rows, minimal=minimal,
                          overwrite=overwrite, tag_options=tag_opts.as_dict())

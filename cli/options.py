@@ -29,9 +29,24 @@ Inputs = Annotated[List[str], typer.Argument(
     show_default=False)]
 Output = Annotated[Optional[str], typer.Option(
     "-o", "--output", help="Write to FILE (.jsonl, .jsonl.gz or .parquet, atomically) instead of stdout.")]
-Format = Annotated[Optional[str], typer.Option(
-    "--format", help="Force the input format: openai, sharegpt, alpaca, swe-agent, tau-bench, text, stream or "
-    "tagged (default: detect per record).")]
+def _format_help() -> str:
+    from causal_agents.formats.adapters import FORMATS
+
+    return f"Force the input format: {', '.join(FORMATS)} (default: detect per file and record, by shape)."
+
+
+Format = Annotated[Optional[str], typer.Option("--format", help=_format_help())]
+TextKey = Annotated[Optional[str], typer.Option(
+    "--text-key", help="Read a 'Role: text' transcript from this field (e.g. tau-bench's messages_display); "
+    "implies --format text.")]
+Branches = Annotated[str, typer.Option(
+    "--branches", help="Branching session logs (Claude Code: edits and retries fork the conversation): last = the "
+    "chain to the last leaf, what the model last saw (abandoned branches dropped and counted in meta); all = "
+    "every leaf's chain, one transcript each.")]
+Redact = Annotated[List[str], typer.Option(
+    "--redact", help="secrets: replace API keys, tokens, private keys and passwords that detect-secrets finds "
+    "(plus Anthropic, Hugging Face and Google key patterns) with <secret:KIND> before anything is written or "
+    "counted; counts in meta.cag_redacted and in cag stats. Needs: pip install 'cag[secrets]'.")]
 MessagesKey = Annotated[Optional[str], typer.Option(
     "--messages-key", help="Read OpenAI-style messages from this field of each record (e.g. --messages-key "
     "dialog), whatever its name.")]
@@ -47,8 +62,8 @@ Selves = Annotated[List[str], typer.Option(
 RoleMap = Annotated[List[str], typer.Option(
     "--role-map", help="ROLE=GATE (repeatable): gate a role as agent, world or context, e.g. --role-map critic=world.")]
 TextRoles = Annotated[List[str], typer.Option(
-    "--text-role", help="Role names that start a turn in the plain text format (repeatable; "
-    "default: User, Agent, Assistant, Human, AI, System, Tool, Teacher, Verifier, Oracle).")]
+    "--text-role", help="A role name that starts a turn in the plain text format, added to the defaults "
+    "(User, Agent, Assistant, Human, AI, System, Tool, Teacher, Verifier, Oracle) (repeatable).")]
 OnError = Annotated[str, typer.Option(
     "--on-error", help="fail: stop at the first bad record, write nothing, exit 1. "
     "skip: write bad records to --rejects and go on.")]
@@ -77,15 +92,16 @@ Variant = Annotated[str, typer.Option(
     "same format.")]
 
 
-def tag_options(selves, role_map, text_roles, fmt, messages_key=None, group_by_file=False, demonstrations=False):
-    """The TagOptions of the shared tagging flags (--self, --role-map, --text-role, --format, --messages-key,
-    --group-by-file, --demonstrations)."""
+def tag_options(selves, role_map, text_roles, fmt, messages_key=None, group_by_file=False, demonstrations=False,
+                text_key=None, branches="last", redact=()):
+    """The TagOptions of the shared reading flags (--self, --role-map, --text-role, --format, --messages-key,
+    --group-by-file, --demonstrations, --text-key, --branches, --redact)."""
     from causal_agents.transcripts.provenance import TagOptions
 
-    # TagOptions.build refuses an unknown --format as a usage error (exit 2)
-
+    # TagOptions.build refuses an unknown --format, --branches or --redact as a usage error (exit 2)
     return TagOptions.build(selves=selves or (), role_map=role_map or (), text_roles=text_roles or (), format=fmt,
-                            messages_key=messages_key, group_by_file=group_by_file, demonstrations=demonstrations)
+                            messages_key=messages_key, group_by_file=group_by_file, demonstrations=demonstrations,
+                            text_key=text_key, branches=branches, redact=redact or ())
 
 
 def default(owner, name: str):

@@ -19,7 +19,7 @@ def show(inputs: o.Inputs,
          tokenizer: o.Tokenizer = None, renderer: o.Renderer = "plain", format: o.Format = None,
          self_: o.Selves = [], role_map: o.RoleMap = [], text_role: o.TextRoles = [],
          messages_key: o.MessagesKey = None, group_by_file: o.GroupByFile = False,
-         demonstrations: o.Demonstrations = False) -> None:
+         demonstrations: o.Demonstrations = False, text_key: o.TextKey = None, branches: o.Branches = "last", redact: o.Redact = []) -> None:
     """Render transcripts token by token through the label builder: each token coloured by class
     (context, protocol, world, agent), bold and underlined where --mask supervises it.
 
@@ -36,7 +36,8 @@ def show(inputs: o.Inputs,
     if mask not in MODES:
         raise typer.BadParameter(f"expected obs or do, got {mask!r}", param_hint="--mask")
     get_renderer(renderer)
-    opts = o.tag_options(self_, role_map, text_role, format, messages_key, group_by_file, demonstrations)
+    opts = o.tag_options(self_, role_map, text_role, format, messages_key, group_by_file, demonstrations, text_key,
+                         branches, redact)
     tok = load_tokenizer(tokenizer)
     vs = views(iter_tagged(inputs, opts), tok, renderer, mask, limit=None if id_ else n, record_id=id_)
     if html is not None:

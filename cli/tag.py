@@ -13,7 +13,7 @@ from causal_agents.cli.output import info
 def tag(inputs: o.Inputs, output: o.Output = None, format: o.Format = None, self_: o.Selves = [],
         role_map: o.RoleMap = [], text_role: o.TextRoles = [], on_error: o.OnError = "fail",
         rejects: o.Rejects = None, messages_key: o.MessagesKey = None, group_by_file: o.GroupByFile = False,
-        demonstrations: o.Demonstrations = False,
+        demonstrations: o.Demonstrations = False, text_key: o.TextKey = None, branches: o.Branches = "last", redact: o.Redact = [],
         workers: Annotated[int, typer.Option(
             "--workers", help="Processes for large JSONL inputs (0: one per CPU, at most 8). Pays off on "
             "idle many-core machines; output order and content do not depend on it.")] = 1,
@@ -33,7 +33,8 @@ def tag(inputs: o.Inputs, output: o.Output = None, format: o.Format = None, self
     """
     from causal_agents.transcripts.tagging import tag_to_file
 
-    opts = o.tag_options(self_, role_map, text_role, format, messages_key, group_by_file, demonstrations)
+    opts = o.tag_options(self_, role_map, text_role, format, messages_key, group_by_file, demonstrations, text_key,
+                         branches, redact)
     part = _parse_shard(shard) if shard is not None else None
     if on_error == "skip" and rejects is None:
         rejects = f"{output}.rejects.jsonl" if output else "rejects.jsonl"
@@ -43,6 +44,8 @@ def tag(inputs: o.Inputs, output: o.Output = None, format: o.Format = None, self
     if on_error == "skip":
         msg += f"; {counts.rejected:,} rejected -> {rejects}"
     info(msg)
+    if counts.skipped_line():
+        info(counts.skipped_line())
     for line in opts.warnings():
         info(line)
 

@@ -82,6 +82,7 @@ def train(
     progress: o.Progress = True,
     format: o.Format = None, self_: o.Selves = [], role_map: o.RoleMap = [], text_role: o.TextRoles = [],
     messages_key: o.MessagesKey = None, group_by_file: o.GroupByFile = False, demonstrations: o.Demonstrations = False,
+    text_key: o.TextKey = None, branches: o.Branches = "last", redact: o.Redact = [],
     json: o.Json = False,
 ) -> None:
     """Fine-tune a causal LM on transcripts; labels come from the same label builder as `cag stats`.
@@ -97,7 +98,8 @@ def train(
     model = o.with_gguf(model, gguf_file)
     from causal_agents.training.loop import prepare, train as run_train
     records, notes, tag_opts = _read(inputs, renderer, o.tag_options(self_, role_map, text_role, format, messages_key,
-                                                                     group_by_file, demonstrations))
+                                                                     group_by_file, demonstrations, text_key,
+                                                                     branches, redact))
 
     cfg = TrainConfig(modes=parse_modes(mask), model=model, tokenizer=tokenizer, renderer=renderer, recipe=recipe,
                       lr=lr, weight_decay=weight_decay, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum,

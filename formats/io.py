@@ -34,8 +34,15 @@ UTF8_BOM = b"\xef\xbb\xbf"
 IO_BUFFER = 1 << 20  # bytes buffered per input and output file
 
 
-def expand_paths(paths: Iterable[str]) -> list[str]:
-    """Expand globs (quoted by the user so the shell left them alone); keep order."""
+# What a directory given as input is searched for (anything else under it is skipped and counted).
+TRANSCRIPT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".ndjson", ".parquet", ".pq", ".traj", ".eval")
+
+
+def expand_paths(paths: Iterable[str], skipped: dict | None = None) -> list[str]:
+    """Expand globs (quoted by the user so the shell left them alone) and directories (every
+    file under it with a transcript suffix, sorted; hidden files and folders are not entered);
+    keep order. ``skipped``, when given, collects the files a directory held that were left
+    out, by reason."""
     out: list[str] = []
     for p in paths:
         if p != STDIN and not os.path.exists(p) and GLOB_CHARS & set(p):
@@ -43,11 +50,39 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
             if not hits:
                 raise InputError("no file matches this pattern", file=p)
             out.extend(hits)
+        elif p != STDIN and os.path.isdir(p):
+            found = list(_walk(p, skipped if skipped is not None else {}))
+            if not found:
+                raise InputError("no transcript files under this directory (looked for "
+                                 f"{', '.join(TRANSCRIPT_SUFFIXES)})", file=p)
+            out.extend(found)
         else:
             out.append(p)
     if not out:
         raise InputError("no input files given")
     return out
+
+
+def _walk(top: str, skipped: dict) -> Iterator[str]:
+    """Files under ``top`` with a transcript suffix, in sorted path order (so runs are
+    reproducible whatever order the file system lists them in)."""
+    yield from sorted(_files_under(top, skipped))
+
+
+def _files_under(top: str, skipped: dict) -> Iterator[str]:
+    for d, dirs, files in os.walk(top):
+        hidden = [x for x in dirs if x.startswith(".")]
+        dirs[:] = sorted(x for x in dirs if not x.startswith("."))
+        for x in hidden:
+            skipped.setdefault("hidden folder", []).append(os.path.join(d, x))
+        for name in sorted(files):
+            path = os.path.join(d, name)
+            if name.startswith("."):
+                skipped.setdefault("hidden file", []).append(path)
+            elif not name.endswith(TRANSCRIPT_SUFFIXES):
+                skipped.setdefault("not a transcript file suffix", []).append(path)
+            else:
+                yield path
 
 
 def is_parquet(path: str) -> bool:
@@ -66,7 +101,8 @@ def read_records(path: str, required_any: tuple[str, ...] = ()) -> Iterator[tupl
     if path != STDIN and not os.path.exists(path):
         raise InputError("no such file", file=path)
     if path != STDIN and os.path.isdir(path):
-        raise InputError("is a directory; expected a file (quote a glob such as 'dir/*.jsonl')", file=path)
+        raise InputError("is a directory; expected a file (give the directory itself as an input to read every "
+                         "transcript file under it)", file=path)
     if is_parquet(path):
         yield from _read_parquet(path, required_any)
     else:

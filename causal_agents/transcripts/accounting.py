@@ -14,6 +14,7 @@ import numpy as np
 
 from causal_agents.transcripts.labels import CLASS_NAMES, MODES, SUPERVISED_BY, WORLD, encode_batch
 from causal_agents.transcripts.options import StatsOptions  # noqa: F401  (re-exported: callers build it here)
+from causal_agents.transcripts.redact import COUNT_KEY as REDACTED_KEY
 
 CHUNK_RECORDS = 512
 # A chunk also ends once its text reaches this many characters, so memory follows the
@@ -35,6 +36,7 @@ class Totals:
     """Counts kept outside DuckDB while records stream: transcripts seen and examples of empty do-masks."""
     transcripts: int = 0
     empty_do: list = field(default_factory=list)  # ids of records whose do-mask has no world token
+    redacted: dict = field(default_factory=dict)  # secret kind -> count (`--redact secrets`, meta.cag_redacted)
 
 
 def _chunks(records: Iterable[dict], n: int, max_chars: int | None = None) -> Iterator[list[dict]]:
@@ -167,6 +169,9 @@ def compute_stats(records: Iterable[dict], opts: StatsOptions, tokenizer=None, p
         con.execute("INSERT INTO recs SELECT file, COUNT(*), SUM(empty_do), SUM(lost_obs), SUM(lost_do), "
                     "SUM(straddling) FROM rec_rows GROUP BY ALL")
         totals.transcripts += len(chunk)
+        for r in chunk:
+            for kind, n in ((r.get("meta") or {}).get(REDACTED_KEY) or {}).items():
+                totals.redacted[kind] = totals.redacted.get(kind, 0) + n
         if progress is not None:
             progress(len(chunk))
     return _report(con, totals, tok, opts)
@@ -207,6 +212,7 @@ def _report(con, totals: Totals, tok, opts: StatsOptions) -> dict:
         "by_file": by_file,
         "empty_do": {"count": rec["empty_do"], "examples": totals.empty_do},
         "straddling_tokens": rec["straddling"],
+        "redacted": dict(sorted(totals.redacted.items())),
         "tokenizer": getattr(tok, "name_or_path", None) or "byte",
         "renderer": opts.renderer,
     }

@@ -60,6 +60,7 @@ class TagOptions:
     format: str | None = None  # None: detect per record
     text_key: str = "text"  # the field holding a `text` transcript
     branches: str = "last"  # branching session logs: the last leaf's chain, or every leaf's
+    redact: tuple[str, ...] = ()  # "secrets": detected keys and tokens replaced before anything is written
     messages_key: str | None = None  # read OpenAI messages under this key (any format name)
     group_by_file: bool = False  # a file of one message per line is one transcript
     demonstrations: bool = False  # assistant turns were written by someone else: evidence
@@ -68,11 +69,14 @@ class TagOptions:
     segment_templates: dict = field(default_factory=dict, compare=False, repr=False)
     # train-flag-looking keys cag does not read -> the first field that had one (one warning each)
     noticed: dict = field(default_factory=dict, compare=False, repr=False)
+    # the redactor, built on first use (detectors are compiled once per process)
+    _redactor: list = field(default_factory=list, compare=False, repr=False)
 
     @staticmethod
     def build(selves: Iterable[str] = (), role_map: Iterable[str] = (), text_roles: Iterable[str] = (),
               format: str | None = None, messages_key: str | None = None, group_by_file: bool = False,
-              demonstrations: bool = False, text_key: str | None = None, branches: str = "last") -> "TagOptions":
+              demonstrations: bool = False, text_key: str | None = None, branches: str = "last",
+              redact: Iterable[str] = ()) -> "TagOptions":
         """TagOptions from the CLI's flag values (role-map entries parsed, bad values a UsageError).
         ``text_roles`` add to the default turn roles; ``text_key`` reads a `text` transcript under
         another key (and so implies ``--format text`` when no format is forced)."""
@@ -82,11 +86,23 @@ class TagOptions:
             raise UsageError(f"--branches expects one of {', '.join(BRANCHES)}, got {branches!r}")
         if text_key is not None and format not in (None, "text"):
             raise UsageError(f"--text-key reads the text format; it cannot be combined with --format {format}")
+        from causal_agents.transcripts.redact import check_redact
+
         roles = tuple(dict.fromkeys((*DEFAULT_TEXT_ROLES, *text_roles)))
         return TagOptions(selves=tuple(selves), role_map=parse_role_map(role_map), text_roles=roles,
                           format="text" if text_key is not None else format, text_key=text_key or "text",
                           branches=branches, messages_key=messages_key, group_by_file=group_by_file,
-                          demonstrations=demonstrations)
+                          demonstrations=demonstrations, redact=check_redact(redact))
+
+    def redactor(self):
+        """The secret redactor of ``--redact secrets`` (None without it)."""
+        if not self.redact:
+            return None
+        if not self._redactor:
+            from causal_agents.transcripts.redact import SecretRedactor
+
+            self._redactor.append(SecretRedactor())
+        return self._redactor[0]
 
     @property
     def reading(self) -> ReadOptions:
@@ -98,7 +114,7 @@ class TagOptions:
         return {"selves": list(self.selves), "role_map": dict(self.role_map),
                 "text_roles": list(self.text_roles), "format": self.format, "messages_key": self.messages_key,
                 "group_by_file": self.group_by_file, "demonstrations": self.demonstrations,
-                "text_key": self.text_key, "branches": self.branches}
+                "text_key": self.text_key, "branches": self.branches, "redact": list(self.redact)}
 
     def warnings(self) -> list[str]:
         """One line per train-flag-looking key that cag did not read."""
@@ -174,7 +190,12 @@ def tag_record(rec: dict, loc: dict, opts: TagOptions, fmt: str | None = None) -
         if fmt is None:
             fmt, detected = detect_format(rec), True
         if fmt == "tagged":
-            return _check_tagged(rec, loc)
+            out = _check_tagged(rec, loc)
+            if opts.redact:
+                from causal_agents.transcripts.redact import redact_record
+
+                redact_record(out, opts.redactor())
+            return out
         spec = BY_NAME[fmt]
         if not detected and not spec.whole_file:
             fields = (key,) if key else (opts.text_key,) if fmt == "text" else spec.keys
@@ -204,8 +225,13 @@ def tag_record(rec: dict, loc: dict, opts: TagOptions, fmt: str | None = None) -
     meta = {k: v for k, v in rec.items() if k not in consumed} if len(rec) > 2 or rid is None else {}
     if isinstance(rec.get("meta"), dict) and spec.whole_file:  # a whole-file format's own meta
         meta = {**meta.pop("meta"), **meta}
-    return {"id": rid if type(rid) is str else str(rid) if rid is not None else _default_id(loc),
-            "source": loc if len(loc) == 2 else _source(loc), "format": fmt, "segments": segments, "meta": meta}
+    out = {"id": rid if type(rid) is str else str(rid) if rid is not None else _default_id(loc),
+           "source": loc if len(loc) == 2 else _source(loc), "format": fmt, "segments": segments, "meta": meta}
+    if opts.redact:
+        from causal_agents.transcripts.redact import redact_record
+
+        redact_record(out, opts.redactor())
+    return out
 
 
 TOOLS_ROLE = "tools"

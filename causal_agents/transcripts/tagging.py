@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 from causal_agents.errors import InputError, UsageError, location
-from causal_agents.formats.adapters import ALL_KEYS, file_records, key_fields, message_rows_record
+from causal_agents.formats.adapters import ALL_KEYS, file_records, key_fields, message_rows_record, sniff
 from causal_agents.formats.io import expand_paths, read_records
 from causal_agents.transcripts.provenance import TagOptions, tag_record
 
@@ -21,10 +21,37 @@ ON_ERROR = ("fail", "skip")
 
 @dataclass
 class TagCounts:
-    """Records read, tagged and rejected: read = tagged + rejected."""
+    """Records read, tagged and rejected: read = tagged + rejected. ``skipped_files``: files
+    a directory given as input held that were not read, by reason."""
     read: int = 0
     tagged: int = 0
     rejected: int = 0
+    skipped_files: dict = field(default_factory=dict)
+
+    def skipped_line(self) -> str | None:
+        """One line on the files skipped under input directories (None when none were)."""
+        if not self.skipped_files:
+            return None
+        n = sum(len(v) for v in self.skipped_files.values())
+        why = "; ".join(f"{len(v):,} {reason} (e.g. {v[0]})" for reason, v in sorted(self.skipped_files.items()))
+        return f"skipped {n:,} file{'s' if n != 1 else ''} under the input directories: {why}"
+
+
+def input_files(paths: Iterable[str], opts: TagOptions, counts: TagCounts) -> list[str]:
+    """The files to read: globs and directories expanded. A file found under a directory whose
+    first record is of no known format (a settings file beside the logs) is skipped and
+    counted, not an error: the directory was given, not the file."""
+    out = []
+    for p in paths:
+        if p == "-" or not os.path.isdir(p):
+            out += expand_paths([p])
+            continue
+        for f in expand_paths([p], counts.skipped_files):
+            if opts.messages_key is None and not opts.group_by_file and sniff(f, opts.format) is None:
+                counts.skipped_files.setdefault("empty or of no known format", []).append(f)
+            else:
+                out.append(f)
+    return out
 
 
 def iter_tagged(paths: Iterable[str], opts: TagOptions | None = None, on_error: str = "fail",
@@ -41,7 +68,7 @@ def iter_tagged(paths: Iterable[str], opts: TagOptions | None = None, on_error: 
     needed = (ALL_KEYS if opts.format is None else (opts.text_key,) if opts.format == "text"
               else key_fields(opts.format)) if opts.messages_key is None else (opts.messages_key,)
     position = -1
-    for path in expand_paths(paths):
+    for path in input_files(paths, opts, counts):
         if opts.group_by_file:
             records = ((loc, rec, None) for loc, rec in _grouped(read_records(path, required_any=needed)))
         else:
@@ -116,8 +143,8 @@ def _tag_into(w, bar, paths, opts, on_error, on_reject, counts, workers, parquet
         for rec in iter_tagged(paths, opts, on_error, on_reject, counts, shard=shard):
             _write(w, rec, parquet, on_error, on_reject, counts)
         return
-    for path in expand_paths(paths):
-        if not parquet and workers > 1 and not opts.group_by_file and _worth_parallel(path):
+    for path in input_files(paths, opts, counts):
+        if not parquet and workers > 1 and not opts.group_by_file and _worth_parallel(path, opts):
             _tag_parallel(path, opts, w, on_error, on_reject, counts, workers, bar)
             continue
         for rec in iter_tagged([path], opts, on_error, on_reject, counts):
@@ -220,9 +247,11 @@ def _progress():
 PARALLEL_BLOCK = 4 << 20
 
 
-def _worth_parallel(path: str) -> bool:
+def _worth_parallel(path: str, opts: TagOptions) -> bool:
     """Plain (seekable, uncompressed) JSON-lines files big enough to split (never a JSON
-    array or pretty-printed objects, whatever the extension)."""
+    array or pretty-printed objects, whatever the extension), whose lines are transcripts
+    (never a session log, which is one transcript however long)."""
+    from causal_agents.formats.adapters import BY_NAME
     from causal_agents.formats.io import sniff_layout
 
     if path == "-" or path.endswith((".parquet", ".pq")) or not os.path.isfile(path):
@@ -230,7 +259,13 @@ def _worth_parallel(path: str) -> bool:
     with open(path, "rb") as f:
         if f.read(2) == b"\x1f\x8b":
             return False
-    return os.path.getsize(path) > 2 * PARALLEL_BLOCK and sniff_layout(path) == "jsonl"
+    if not (os.path.getsize(path) > 2 * PARALLEL_BLOCK and sniff_layout(path) == "jsonl"):
+        return False
+    try:
+        fmt = sniff(path, opts.format if opts.messages_key is None else None)
+    except InputError:
+        return True  # the workers report the bad line where it is
+    return fmt is None or not BY_NAME[fmt].whole_file
 
 
 def _line_ranges(path: str, block: int):

@@ -7,9 +7,9 @@ from causal_agents.formats.adapters.base import (DEFAULT_TEXT_ROLES, TRAIN_FLAGS
 from causal_agents.formats.adapters.openai import openai_message, plain_tool_calls, render_tool_call
 from causal_agents.formats.adapters.registry import (ALL_KEYS, BY_NAME, FORMATS, REGISTRY, detect_format,
                                                      file_format, file_records, get, is_message_row,
-                                                     key_fields, to_messages)
+                                                     key_fields, sniff, to_messages)
 
 __all__ = ["DEFAULT_TEXT_ROLES", "TRAIN_FLAGS", "Message", "ReadOptions", "suspect_flags", "think",
            "openai_message", "plain_tool_calls", "render_tool_call", "ALL_KEYS", "BY_NAME", "FORMATS", "REGISTRY",
-           "detect_format", "file_format", "file_records", "get", "is_message_row", "key_fields", "to_messages",
+           "detect_format", "file_format", "file_records", "get", "is_message_row", "key_fields", "sniff", "to_messages",
            "message_rows_record"]

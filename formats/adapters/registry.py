@@ -177,3 +177,40 @@ def _head(path: str) -> bytes:
         return b""
     with open(path, "rb") as fh:
         return fh.read(8)
+
+
+def sniff(path: str, forced: str | None = None) -> str | None:
+    """The format of file ``path`` as the reader would take it, from its first record only:
+    a container's or whole-file format's name, else the first record's detected format. None
+    when the file is empty or its first record is of no known format (a directory's stray
+    JSON files are skipped on this); a malformed first record is that record's error."""
+    from causal_agents.formats.io import read_records
+
+    if forced:
+        return forced
+    head = _head(path)
+    for f in _CONTAINERS:
+        rows = f.open_container(path, head)
+        if rows is not None:
+            return f.name
+    try:
+        loc, first = next(read_records(path), (None, None))
+    except InputError as e:
+        if e.detail.startswith("empty input"):
+            return None
+        raise
+    if isinstance(first, InputError):
+        raise first
+    if first is None:
+        return None
+    whole = file_format(first)
+    if whole is not None:
+        return whole.name
+    try:
+        return detect_format(first)
+    except InputError:
+        return None
+
+
+if __name__ == "__main__":  # python -m causal_agents.formats.adapters.registry: the README table
+    print(markdown_table())
