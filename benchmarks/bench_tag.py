@@ -5,7 +5,13 @@ peak memory < 500 MB. Both run as child processes on the same file, side by side
 adds the same transcripts as one JSON array (streamed by ijson), against the same target:
 the bare loop reads the JSONL, since loading a 1 GiB array whole is what cag must not do.
 
-    python benchmarks/bench_tag.py [--size-mb 1024] [--dir /tmp]
+Issue 23 (``--suite agent-logs``): a Claude Code session file of ``--session-mb`` (one
+transcript), Responses API records of ``--responses-mb`` and a directory of ``--dir-files``
+session files (benchmarks/agent_logs.py makes them): serial throughput >= 0.5 of the bare
+loop on the session and the Responses records, and memory that does not grow with the number
+of files.
+
+    python benchmarks/bench_tag.py [--suite openai|agent-logs|all] [--size-mb 1024] [--dir /tmp]
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import tempfile
 
 import orjson
@@ -20,10 +27,14 @@ import orjson
 from _util import PY, run_measured, table
 
 BARE = """
-import sys, orjson
-with open(sys.argv[1], 'rb') as f, open(sys.argv[2], 'wb') as out:
-    for line in f:
-        out.write(orjson.dumps(orjson.loads(line)) + b"\\n")
+import os, sys, orjson
+src = sys.argv[1]
+files = [src] if os.path.isfile(src) else sorted(os.path.join(d, f) for d, _, fs in os.walk(src) for f in fs)
+with open(sys.argv[2], 'wb') as out:
+    for path in files:
+        with open(path, 'rb') as f:
+            for line in f:
+                out.write(orjson.dumps(orjson.loads(line)) + b"\\n")
 """
 
 WORDS = ("invoice refund the a to of charge payment April order status shipping delay customer "
@@ -68,9 +79,22 @@ def make_array(src: str, dst: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suite", choices=("openai", "agent-logs", "all"), default="openai")
     ap.add_argument("--size-mb", type=int, default=1024)
+    ap.add_argument("--session-mb", type=float, default=1024)
+    ap.add_argument("--responses-mb", type=float, default=256)
+    ap.add_argument("--dir-files", type=int, default=10_000)
     ap.add_argument("--dir", default=tempfile.gettempdir())
     args = ap.parse_args()
+    print(f"{os.cpu_count()} CPUs, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.suite in ("openai", "all"):
+        openai_suite(args)
+    if args.suite in ("agent-logs", "all"):
+        agent_logs_suite(args)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def openai_suite(args) -> None:
     d = tempfile.mkdtemp(dir=args.dir, prefix="bench_tag_")
     src = os.path.join(d, "in.jsonl")
     n = make_file(src, args.size_mb)
@@ -102,9 +126,45 @@ def main() -> None:
     best = max(t_bare / t for _, t, _, _ in runs[1:])
     print(f"target: throughput ratio >= 0.50 (best wall ratio {best:.2f}); peak RSS < 500 MB "
           f"(max {max(m for *_, m in runs[1:]):.0f} MiB)")
-    for f in os.listdir(d):
-        os.unlink(os.path.join(d, f))
-    os.rmdir(d)
+    shutil.rmtree(d)
+
+
+def agent_logs_suite(args) -> None:
+    from agent_logs import make_responses, make_session, make_session_dir
+
+    d = tempfile.mkdtemp(dir=args.dir, prefix="bench_tag_logs_")
+    bare_py = os.path.join(d, "bare.py")
+    open(bare_py, "w").write(BARE)
+    quiet = {"stderr": open(os.devnull, "w")}
+    cases = []
+    session = os.path.join(d, "session.jsonl")
+    rows = make_session(session, args.session_mb)
+    cases.append((f"Claude Code session, 1 file, {rows:,} rows", session, os.path.getsize(session)))
+    resp = os.path.join(d, "responses.jsonl")
+    n = make_responses(resp, args.responses_mb)
+    cases.append((f"Responses API, {n:,} records", resp, os.path.getsize(resp)))
+    folder = os.path.join(d, "projects")
+    make_session_dir(folder, args.dir_files)
+    size = sum(os.path.getsize(os.path.join(a, f)) for a, _, fs in os.walk(folder) for f in fs)
+    cases.append((f"directory of {args.dir_files:,} sessions", folder, size))
+    small = os.path.join(d, "projects_small")  # a tenth of the files: memory must not grow with the count
+    make_session_dir(small, max(1, args.dir_files // 10))
+    size_small = sum(os.path.getsize(os.path.join(a, f)) for a, _, fs in os.walk(small) for f in fs)
+    cases.append((f"directory of {max(1, args.dir_files // 10):,} sessions", small, size_small))
+    out_rows = []
+    for name, src, size in cases:
+        mb = size / 2**20
+        t_bare, c_bare, m_bare = run_measured([PY, bare_py, src, os.path.join(d, "bare.out")])
+        t, c, m = run_measured([PY, "-m", "causal_agents.cli", "tag", src, "--workers", "1", "-o",
+                                os.path.join(d, "cag.jsonl")], **quiet)
+        out_rows.append((name, f"{mb:.0f}", f"{t_bare:.1f}", f"{t:.1f}", f"{t_bare / t:.2f}", f"{c_bare / c:.2f}",
+                         f"{m_bare:.0f}", f"{m:.0f}", f"{m / mb:.2f}"))
+        os.unlink(os.path.join(d, "cag.jsonl"))
+    print(table(out_rows, ("input", "MiB", "bare s", "cag s", "wall ratio", "CPU ratio", "bare RSS MiB",
+                           "cag RSS MiB", "cag RSS / input MiB")))
+    print("target: wall ratio >= 0.50 on the session and the Responses records (serial); cag's peak RSS on the "
+          "directory does not grow with the number of files")
+    shutil.rmtree(d)
 
 
 if __name__ == "__main__":

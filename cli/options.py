@@ -46,7 +46,7 @@ Branches = Annotated[str, typer.Option(
 Redact = Annotated[List[str], typer.Option(
     "--redact", help="secrets: replace API keys, tokens, private keys and passwords that detect-secrets finds "
     "(plus Anthropic, Hugging Face and Google key patterns) with <secret:KIND> before anything is written or "
-    "counted; counts in meta.cag_redacted and in cag stats. Needs: pip install 'cag[secrets]'.")]
+    "counted; counts in meta.cag_redacted and in cag stats. Needs the detect-secrets package (cag's secrets extra).")]
 MessagesKey = Annotated[Optional[str], typer.Option(
     "--messages-key", help="Read OpenAI-style messages from this field of each record (e.g. --messages-key "
     "dialog), whatever its name.")]

@@ -22,14 +22,16 @@ def tag(inputs: o.Inputs, output: o.Output = None, format: o.Format = None, self
             "worker of N; `cag stats 'tagged-*.parquet'` over the N outputs counts what one run would.")] = None) -> None:
     """Tag transcripts with provenance gates, one tagged JSON record per input transcript.
 
-    Reads OpenAI/HF chat (messages), ShareGPT (conversations), Alpaca (instruction/output),
-    SWE-agent trajectories (history or trajectory), tau-bench results (traj), plain 'Role: text' (text),
-    verifier streams (question/attempts) and already-tagged records (segments), detected per
-    record, from JSON lines, JSON arrays or pretty-printed JSON objects. Each segment gets gate agent|world|context and the rule that decided it:
-    provenance-field, demo-field (SWE-agent is_demo), self, other-author, role-map, demonstrations, role-default (or
+    Reads chat data (OpenAI messages, ShareGPT, Alpaca, function-calling sets), agent logs
+    (Claude Code sessions, Codex rollouts, Anthropic, Responses API and Gemini requests,
+    OpenHands, SWE-agent, tau-bench, Inspect AI logs), plain 'Role: text' and verifier streams,
+    told apart by shape per file and per record (--format names them all); JSON lines, JSON
+    arrays, pretty-printed JSON, Parquet, or a directory (every transcript file under it).
+    Each segment gets gate agent|world|context and the rule that decided it: provenance-field,
+    demo-field, self, other-author, format-author, role-map, demonstrations, role-default (or
     tools-field for tool schemas, a context segment).
 
-    Example: cag tag logs.jsonl --self my-agent -o tagged.parquet
+    Example: cag tag ~/.claude/projects --redact secrets -o tagged.parquet
     """
     from causal_agents.transcripts.tagging import tag_to_file
 

@@ -11,13 +11,17 @@ Rules, first match wins; each segment records the rule that decided it:
 2. ``self`` / ``other-author``: with ``--self NAME``, a message whose author (``author``,
    else ``name``) is set is agent-written if the author is a self, else world-written,
    whatever its role: another agent's or a teacher's action is evidence.
-3. ``role-map`` (``--role-map ROLE=GATE``), then ``demonstrations`` (``--demonstrations``:
+3. ``format-author``: the format says the logged agent wrote it whatever its slot (a
+   compaction summary the model wrote, placed in the user slot): agent, or world under
+   ``--demonstrations``.
+4. ``role-map`` (``--role-map ROLE=GATE``), then ``demonstrations`` (``--demonstrations``:
    roles whose default is agent are world-written, since another model or a human wrote
    them), then ``role-default`` (ROLE_DEFAULTS).
-4. Anything else is an error naming the role.
+5. Anything else is an error naming the role.
 
-Tool schemas (top-level ``tools`` or ``functions``, a list or a JSON string) become one
-context segment of role ``tools`` (rule ``tools-field``): the model sees them at inference,
+Tool schemas (top-level ``tools`` or ``functions``, a list or a JSON string, or what a
+format reads as role ``tools``) become one context segment of role ``tools`` (rule
+``tools-field``): the model sees them at inference,
 so it must see them in training; renderers render them (the chat-template renderer passes
 them as ``tools=``).
 """
