@@ -229,6 +229,8 @@ def tag_record(rec: dict, loc: dict, opts: TagOptions, fmt: str | None = None) -
     meta = {k: v for k, v in rec.items() if k not in consumed} if len(rec) > 2 or rid is None else {}
     if isinstance(rec.get("meta"), dict) and spec.whole_file:  # a whole-file format's own meta
         meta = {**meta.pop("meta"), **meta}
+    if key is None and spec.record_meta is not None:
+        meta.update(spec.record_meta(rec))
     out = {"id": rid if type(rid) is str else str(rid) if rid is not None else _default_id(loc),
            "source": loc if len(loc) == 2 else _source(loc), "format": fmt, "segments": segments, "meta": meta}
     if opts.redact:

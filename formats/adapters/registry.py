@@ -11,6 +11,8 @@ A format module declares:
 - ``matches(rec)``: whether one record has this format's shape (ambiguous key fields such as
   ``instruction``, ``question``, ``history`` and ``messages`` are decided by shape, not name);
 - ``read(rec, opts)``: the record's plain messages (see ``base``);
+- optionally ``record_meta(rec)``: facts about a record its consumed fields would otherwise
+  lose (a response's count of alternative candidates), merged into the tagged ``meta``;
 - for formats whose unit is a whole file (a session log, an eval log holding many samples):
   ``file_matches(first_record)`` and ``transcripts(records, opts)``, which turns the file's
   ``(location, record)`` pairs into ``(location, transcript record)`` pairs; and, for a
@@ -43,6 +45,7 @@ class Format:
     file_matches: Callable[[dict], bool] | None = None
     transcripts: Callable[[Iterator[tuple[dict, Any]], ReadOptions], Iterator[tuple[dict, Any]]] | None = None
     open_container: Callable[[str, bytes], Iterator[tuple[dict, Any]] | None] | None = None
+    record_meta: Callable[[dict], dict] | None = None  # what a record says beyond its fields (kept in meta)
 
     @property
     def whole_file(self) -> bool:
@@ -55,7 +58,8 @@ class Format:
                       samples=tuple(mod.SAMPLES), consumed=frozenset(("id", *mod.CONSUMED)),
                       matches=mod.matches, read=mod.read, file_matches=getattr(mod, "file_matches", None),
                       transcripts=getattr(mod, "transcripts", None),
-                      open_container=getattr(mod, "open_container", None))
+                      open_container=getattr(mod, "open_container", None),
+                      record_meta=getattr(mod, "record_meta", None))
 
 
 _NOT_FORMATS = {"base", "registry"}
