@@ -59,8 +59,11 @@ def matches(rec: dict) -> bool:
     msgs = rec.get("messages")
     if not isinstance(msgs, list):
         return False
-    if _anthropic_tools(rec.get("tools")) or any(_anthropic_blocks(m) for m in msgs):
+    if _anthropic_tools(rec.get("tools")):
         return True
+    for m in msgs:  # hot: every OpenAI record passes here, so string contents cost one lookup
+        if type(m) is dict and type(m.get("content")) is list and _anthropic_blocks(m):
+            return True
     return isinstance(rec.get("system"), (str, list)) and not any(_openai_shaped(m) for m in msgs)
 
 
