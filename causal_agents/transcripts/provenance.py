@@ -213,7 +213,7 @@ def tag_record(rec: dict, loc: dict, opts: TagOptions, fmt: str | None = None) -
                 msgs = to_messages(rec, fmt, opts.reading) if key is None else read_openai(rec, opts.reading, key)
                 segments = [_segment(m, opts) for m in msgs]
         except InputError as e:
-            if detected:  # say what cag assumed, and how to say otherwise
+            if detected and not spec.refuses:  # say what cag assumed, and how to say otherwise
                 raise InputError(f"{e.detail} (read as {fmt}, told from the record's shape; --format NAME "
                                  "reads it as another)", file=e.file, line=e.line, row=e.row, field=e.field) from e
             raise

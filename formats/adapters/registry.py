@@ -11,6 +11,8 @@ A format module declares:
 - ``matches(rec)``: whether one record has this format's shape (ambiguous key fields such as
   ``instruction``, ``question``, ``history`` and ``messages`` are decided by shape, not name);
 - ``read(rec, opts)``: the record's plain messages (see ``base``);
+- optionally ``REFUSES = True``: a format recognised only so that its ``read`` can refuse it
+  with the reason (an evaluation set with no answers), instead of being misread as another;
 - optionally ``record_meta(rec)``: facts about a record its consumed fields would otherwise
   lose (a response's count of alternative candidates), merged into the tagged ``meta``;
 - for formats whose unit is a whole file (a session log, an eval log holding many samples):
@@ -46,6 +48,7 @@ class Format:
     transcripts: Callable[[Iterator[tuple[dict, Any]], ReadOptions], Iterator[tuple[dict, Any]]] | None = None
     open_container: Callable[[str, bytes], Iterator[tuple[dict, Any]] | None] | None = None
     record_meta: Callable[[dict], dict] | None = None  # what a record says beyond its fields (kept in meta)
+    refuses: bool = False  # recognised only to refuse it with a reason (an evaluation set with no answers)
 
     @property
     def whole_file(self) -> bool:
@@ -59,7 +62,7 @@ class Format:
                       matches=mod.matches, read=mod.read, file_matches=getattr(mod, "file_matches", None),
                       transcripts=getattr(mod, "transcripts", None),
                       open_container=getattr(mod, "open_container", None),
-                      record_meta=getattr(mod, "record_meta", None))
+                      record_meta=getattr(mod, "record_meta", None), refuses=getattr(mod, "REFUSES", False))
 
 
 _NOT_FORMATS = {"base", "registry"}
