@@ -70,6 +70,9 @@ TEMPLATE_ROLE = {
     "attempt": "assistant", "model": "assistant", "ai": "assistant", "teacher": "assistant",
     "observation": "tool", "function": "tool", "ipython": "tool", "verifier": "user",
     "oracle": "user", "question": "user", "context": "system", "developer": "system",
+    # agent-log roles (Claude Code, Codex, OpenHands, ms-swift): harness and environment text
+    # reaches the model in the user slot; ms-swift's tool turns are the assistant's call and the tool's reply
+    "harness": "user", "environment": "user", "tool_call": "assistant", "tool_response": "tool",
 }
 
 
