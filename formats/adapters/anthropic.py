@@ -45,15 +45,17 @@ ROLES = ("user", "assistant")
 # Block types only Anthropic's API has (OpenAI parts use text/image_url/input_audio/file).
 ONLY_ANTHROPIC = frozenset(["tool_use", "tool_result", "redacted_thinking", "server_tool_use", "document",
                             "search_result", "container_upload", "mcp_tool_use", "mcp_tool_result"])
-OPENAI_KEYS = ("tool_calls", "function_call", "tool_call_id")
+# Roles only OpenAI-style chat has (the Messages API has user and assistant only).
+OPENAI_ONLY_ROLES = frozenset(["tool", "function", "ipython"])
 # Keys that hold nothing the model reads as text (or secrets): dropped from rendered results.
 UNRENDERED = frozenset(["cache_control", "citations", "signature"])
 
 
 def matches(rec: dict) -> bool:
-    """A recorded response, or ``messages`` with an Anthropic-only shape. A top-level ``system``
-    alone decides only when no message has an OpenAI-only shape (roles tool/system/function,
-    ``tool_calls``, ``tool_call_id``)."""
+    """A recorded response, or ``messages`` with an Anthropic-only shape. A message only
+    OpenAI-style chat has (roles tool/function/ipython, ``tool_calls``, ``tool_call_id``) before
+    any Anthropic-only block decides openai; a top-level ``system`` alone decides only when no
+    message has another OpenAI shape (a system role in the list, ``function_call``)."""
     if rec.get("type") == "message" and isinstance(rec.get("content"), list):
         return True
     msgs = rec.get("messages")
@@ -61,10 +63,20 @@ def matches(rec: dict) -> bool:
         return False
     if _anthropic_tools(rec.get("tools")):
         return True
-    for m in msgs:  # hot: every OpenAI record passes here, so string contents cost one lookup
-        if type(m) is dict and type(m.get("content")) is list and _anthropic_blocks(m):
+    # Hot: every OpenAI record passes here. String contents cost one lookup, and the first
+    # message only OpenAI writes (a tool result turn, tool calls) ends the scan.
+    openai_shaped = False
+    for m in msgs:
+        if type(m) is not dict:
+            return False
+        c = m.get("content")
+        if type(c) is list and _anthropic_blocks(m):
             return True
-    return isinstance(rec.get("system"), (str, list)) and not any(_openai_shaped(m) for m in msgs)
+        role = m.get("role")
+        if role in OPENAI_ONLY_ROLES or "tool_calls" in m or "tool_call_id" in m:
+            return False
+        openai_shaped = openai_shaped or role not in ROLES or "function_call" in m
+    return isinstance(rec.get("system"), (str, list)) and not openai_shaped
 
 
 def _anthropic_tools(tools: Any) -> bool:
@@ -82,10 +94,6 @@ def _anthropic_blocks(m: Any) -> bool:
                     or (kind == "thinking" and "signature" in b) or (kind == "image" and "source" in b):
                 return True
     return False
-
-
-def _openai_shaped(m: Any) -> bool:
-    return not isinstance(m, dict) or m.get("role") not in ROLES or any(k in m for k in OPENAI_KEYS)
 
 
 def read(rec: dict, opts: ReadOptions) -> list[Message]:

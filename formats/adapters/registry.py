@@ -49,11 +49,7 @@ class Format:
     open_container: Callable[[str, bytes], Iterator[tuple[dict, Any]] | None] | None = None
     record_meta: Callable[[dict], dict] | None = None  # what a record says beyond its fields (kept in meta)
     refuses: bool = False  # recognised only to refuse it with a reason (an evaluation set with no answers)
-
-    @property
-    def whole_file(self) -> bool:
-        """A file of this format is read as a whole (its records are not transcripts)."""
-        return self.transcripts is not None
+    whole_file: bool = False  # a file of this format is read as a whole (its records are not transcripts)
 
     @staticmethod
     def of(mod: ModuleType) -> "Format":
@@ -62,7 +58,8 @@ class Format:
                       matches=mod.matches, read=mod.read, file_matches=getattr(mod, "file_matches", None),
                       transcripts=getattr(mod, "transcripts", None),
                       open_container=getattr(mod, "open_container", None),
-                      record_meta=getattr(mod, "record_meta", None), refuses=getattr(mod, "REFUSES", False))
+                      record_meta=getattr(mod, "record_meta", None), refuses=getattr(mod, "REFUSES", False),
+                      whole_file=getattr(mod, "transcripts", None) is not None)
 
 
 _NOT_FORMATS = {"base", "registry"}
