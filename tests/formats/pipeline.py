@@ -31,6 +31,18 @@ def through_pipeline(cag, tmp_path, path, *args) -> list[dict]:
     return recs
 
 
+def write_jsonl(path, recs):
+    """``recs`` as a JSON-lines file at ``path`` (its folder made if missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs))
+    return path
+
+
+def call(name, args) -> str:
+    """The one rendering of an agent's tool call (formats.adapters.base.tool_call_text), spelt out."""
+    return "<tool_call>" + orjson.dumps({"name": name, "arguments": args}).decode() + "</tool_call>"
+
+
 def gates(rec: dict) -> list[tuple[str, str]]:
     """(role, gate) of every segment, in order."""
     return [(s["role"], s["gate"]) for s in rec["segments"]]

@@ -4,6 +4,7 @@ import orjson
 import pytest
 
 from conftest import SAMPLES
+from pipeline import write_jsonl
 
 
 def lines(out: bytes):
@@ -14,11 +15,6 @@ def tag(cag, *args):
     code, out, err = cag("tag", *args)
     assert code == 0, err
     return lines(out), err
-
-
-def write_jsonl(path, recs):
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs))
-    return path
 
 
 def test_alpaca_with_system_and_history(cag):

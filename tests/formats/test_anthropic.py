@@ -4,18 +4,13 @@ import orjson
 import pytest
 
 from conftest import SAMPLES
-from pipeline import tag_lines, through_pipeline
+from pipeline import tag_lines, through_pipeline, write_jsonl
 
 SAMPLE = SAMPLES / "anthropic_messages.jsonl"
 
 
 def rows(rec):
     return [(s["role"], s["gate"], s["rule"], s["text"]) for s in rec["segments"]]
-
-
-def write_jsonl(path, recs):
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs))
-    return path
 
 
 @pytest.fixture(scope="module")

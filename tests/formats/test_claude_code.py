@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from conftest import SAMPLES
-from pipeline import tag_lines, through_pipeline
+from pipeline import tag_lines, through_pipeline, write_jsonl
 
 SESSION = SAMPLES / "claude_code_session.jsonl"
 WEB = SAMPLES / "claude_code_web.json"
@@ -18,11 +18,6 @@ SID = "5d1c2e7a-3f4b-4c8e-9a61-2b7f0c9d8e14"
 
 def rows(rec):
     return [(s["role"], s["gate"], s["rule"], s["author"], s["text"]) for s in rec["segments"]]
-
-
-def write_jsonl(path, recs):
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs))
-    return path
 
 
 MAIN = [

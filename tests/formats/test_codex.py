@@ -6,25 +6,16 @@ import orjson
 import pytest
 
 from conftest import SAMPLES
-from pipeline import tag_lines, through_pipeline
+from pipeline import call, tag_lines, through_pipeline, write_jsonl
 
 SAMPLE = SAMPLES / "codex_rollout.jsonl"
 ENC = "gAAAAABpY29kZXgtZW5jcnlwdGVkLXJlYXNvbmluZy1ibG9iLWZvci1jYWctc2FtcGxl"
 FINAL = "Fixed slugify: runs of non-alphanumerics now become one '-'. All 10 tests pass."
 
 
-def write_jsonl(path, recs):
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs))
-    return path
-
-
 def seg(s):
     out = (s["role"], s["gate"], s["rule"], s["text"])
     return out + ((s.get("name"), s.get("tool_call_id")) if s["role"] == "tool" else ())
-
-
-def call(name, args):
-    return "<tool_call>" + orjson.dumps({"name": name, "arguments": args}).decode() + "</tool_call>"
 
 
 def test_rollout_segment_by_segment(cag):

@@ -8,15 +8,11 @@ import orjson
 import pytest
 
 from conftest import SAMPLES
+from pipeline import write_jsonl
 
 
 def lines(out: bytes):
     return [orjson.loads(x) for x in out.splitlines() if x.strip()]
-
-
-def write_jsonl(path, recs):
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs))
-    return path
 
 
 # Sample files that need an option to be read as what they are.

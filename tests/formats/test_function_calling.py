@@ -7,16 +7,11 @@ import orjson
 import pytest
 
 from conftest import SAMPLES
-from pipeline import tag_lines, through_pipeline
+from pipeline import tag_lines, through_pipeline, write_jsonl
 
 
 def segs(rec):
     return [(s["role"], s["gate"], s["rule"], s["text"]) for s in rec["segments"]]
-
-
-def write_jsonl(path, recs):
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs))
-    return path
 
 
 def one_line_error(cag, path, *args):

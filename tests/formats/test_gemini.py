@@ -4,16 +4,11 @@ import orjson
 import pytest
 
 from conftest import SAMPLES
-from pipeline import through_pipeline
+from pipeline import through_pipeline, write_jsonl
 
 
 def segs(rec):
     return [(s["role"], s["gate"], s["rule"], s.get("name"), s["text"]) for s in rec["segments"]]
-
-
-def write_jsonl(path, recs):
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs))
-    return path
 
 
 def test_request_every_part_gates_block_by_block(cag, tmp_path):

@@ -4,7 +4,7 @@ import orjson
 import pytest
 
 from conftest import SAMPLES
-from pipeline import through_pipeline
+from pipeline import through_pipeline, write_jsonl
 
 DATES_TASK = "The test tests/test_dates.py::test_parse_iso fails on dates with a trailing Z. Please fix dateparse/core.py."
 SYSTEM = "You are OpenHands agent, a helpful AI assistant that can interact with a computer to solve tasks."
@@ -12,11 +12,6 @@ SYSTEM = "You are OpenHands agent, a helpful AI assistant that can interact with
 
 def segs(rec):
     return [(s["role"], s["gate"], s["rule"], s.get("name"), s.get("tool_call_id"), s["text"]) for s in rec["segments"]]
-
-
-def write_jsonl(path, recs):
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs))
-    return path
 
 
 TRAJECTORY = [

@@ -6,13 +6,7 @@ import shutil
 import orjson
 
 from conftest import SAMPLES
-from pipeline import tag_lines
-
-
-def write_jsonl(path, recs):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs))
-    return path
+from pipeline import tag_lines, write_jsonl
 
 
 def test_a_directory_reads_every_recognised_file_sorted_and_counts_the_rest(cag, tmp_path):

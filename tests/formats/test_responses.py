@@ -5,24 +5,15 @@ import orjson
 import pytest
 
 from conftest import SAMPLES
-from pipeline import tag_lines, through_pipeline
+from pipeline import call, tag_lines, through_pipeline, write_jsonl
 
 SAMPLE = SAMPLES / "responses_items.jsonl"
 ENC = "gAAAAABpZmFrZS1lbmNyeXB0ZWQtcmVhc29uaW5nLWJsb2ItZm9yLWNhZy1zYW1wbGU="
 
 
-def write_jsonl(path, recs):
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs))
-    return path
-
-
 def seg(s):
     out = (s["role"], s["gate"], s["rule"], s["text"])
     return out + ((s.get("name"), s.get("tool_call_id")) if s["role"] == "tool" else ())
-
-
-def call(name, args):
-    return "<tool_call>" + orjson.dumps({"name": name, "arguments": args}).decode() + "</tool_call>"
 
 
 @pytest.fixture
