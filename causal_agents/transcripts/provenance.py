@@ -38,7 +38,7 @@ import orjson
 from causal_agents.formats.adapters import (BY_NAME, DEFAULT_TEXT_ROLES, FORMATS, TRAIN_FLAGS, ReadOptions,
                                            detect_format, get, openai_message, plain_tool_calls, to_messages)
 from causal_agents.formats.adapters.base import BRANCHES
-from causal_agents.formats.adapters.openai import read as read_openai
+from causal_agents.formats.adapters.openai import SWIFT_CALL_ROLE, read as read_openai
 
 GATES = ("agent", "world", "context")
 
@@ -327,7 +327,10 @@ def _openai_segments(rec: dict, opts: TagOptions) -> list[dict]:
 
 
 def _template(role: str, opts: TagOptions) -> dict | None:
-    """The fast path's segment for ``role`` with its text still to fill (None: unknown role)."""
+    """The fast path's segment for ``role`` with its text still to fill (None: unknown role, or
+    a role whose content is rendered, never copied: ms-swift's tool_call)."""
+    if role == SWIFT_CALL_ROLE:
+        return None
     hit = _role_gate(role, opts)
     if hit is None:
         return None

@@ -16,7 +16,7 @@ from causal_agents.formats.adapters.base import (MEDIA_PARTS, REASONING_FIELDS, 
 NAME = "openai"
 ORDER = 20
 KEYS = ("messages",)
-RULES = ("`role` (system, developer, user, assistant, tool, function; ms-swift's tool_call → agent, "
+RULES = ("`role` (system, developer, user, assistant, tool, function; ms-swift's tool_call → agent, its JSON call rendered as `<tool_call>`, "
          "tool_response → world), `content` (string or list of parts `{type, text}` or `{type, value}`: types "
          "text, reasoning (→ `<think>...</think>`), tool_call; image/audio/file parts become `<type>` "
          "placeholders; any other part is an error naming the record and part), `name`, `tool_calls` and the "
@@ -115,6 +115,8 @@ def openai_message(m: Any, i: int, key: str = "messages") -> Message:
         raise InputError(f"expected an object, got {tname(m)}", field=f)
     role = str_field(m, "role", f)
     text = reasoning(m, f) + content_text(m.get("content"), f)
+    if role == SWIFT_CALL_ROLE and text:
+        text = swift_call(text)
     rendered = calls(m, i, key)
     if rendered:
         text = "\n".join(([text] if text else []) + rendered)
@@ -126,6 +128,19 @@ def openai_message(m: Any, i: int, key: str = "messages") -> Message:
         raise InputError(f"expected a string, got {tname(tcid)}", field=f"{f}.tool_call_id")
     return msg(role, text, f, author=author(m, f) or name, weight=weight(m, f), provenance=provenance(m, f),
                name=name, tool_call_id=tcid, suspect=suspect_flags(m))
+
+
+# ms-swift writes the agent's tool call as its own message of this role, its content the call as JSON.
+SWIFT_CALL_ROLE = "tool_call"
+
+
+def swift_call(text: str) -> str:
+    """An ms-swift ``tool_call`` message's JSON ``{name, arguments}`` rendered like every other
+    tool call; content that is not such a call is kept as written."""
+    call = maybe_json(text)
+    if isinstance(call, dict) and isinstance(call.get("name"), str):
+        return tool_call_text(call["name"], call.get("arguments", {}))
+    return text
 
 
 def calls(m: dict, i: int, key: str) -> list[str]:

@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from conftest import SAMPLES
-from pipeline import tag_lines, through_pipeline, write_jsonl
+from pipeline import call, tag_lines, through_pipeline, write_jsonl
 
 
 def segs(rec):
@@ -182,7 +182,11 @@ def test_ms_swift_roles_and_flags(cag, tmp_path):
         ("tools", "context", 1), ("system", "context", 1), ("user", "world", 1), ("assistant", "agent", 0),
         ("user", "world", 1), ("tool_call", "agent", 1), ("tool_response", "world", 1), ("assistant", "agent", 1)]
     assert recs[0]["segments"][3]["text"] == "Sure, Apple is doing great!"
+    # the call, written as JSON in its own message, renders like every other tool call
+    assert recs[0]["segments"][5]["text"] == call("get_stock_price", {"ticker": "AAPL"})
     assert [(s["role"], s["weight"]) for s in recs[1]["segments"]] == [("user", 1), ("assistant", 0.5)]
+    f = write_jsonl(tmp_path / "raw.jsonl", [{"messages": [{"role": "tool_call", "content": "lookup AAPL"}]}])
+    assert tag_lines(cag, f)[0]["segments"][0]["text"] == "lookup AAPL"  # not a JSON call: kept as written
 
 
 @pytest.mark.parametrize("flags", [(), ("--demonstrations",)])
