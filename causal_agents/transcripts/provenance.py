@@ -38,7 +38,9 @@ import orjson
 from causal_agents.formats.adapters import (BY_NAME, DEFAULT_TEXT_ROLES, FORMATS, TRAIN_FLAGS, ReadOptions,
                                            detect_format, get, openai_message, plain_tool_calls, to_messages)
 from causal_agents.formats.adapters.base import BRANCHES
+from causal_agents.formats.adapters.codex import segments as codex_segments
 from causal_agents.formats.adapters.openai import read as read_openai
+from causal_agents.formats.adapters.responses import segments as responses_segments
 
 GATES = ("agent", "world", "context")
 
@@ -210,8 +212,11 @@ def tag_record(rec: dict, loc: dict, opts: TagOptions, fmt: str | None = None) -
             if fmt == "openai" and key is None:
                 segments = _openai_segments(rec, opts)
             else:
-                msgs = to_messages(rec, fmt, opts.reading) if key is None else read_openai(rec, opts.reading, key)
-                segments = [_segment(m, opts) for m in msgs]
+                fast = _FAST_SEGMENTS.get(fmt) if key is None else None
+                segments = fast(rec, _template_of(opts)) if fast is not None else None
+                if segments is None:  # no fast path, or the record is off it
+                    msgs = to_messages(rec, fmt, opts.reading) if key is None else read_openai(rec, opts.reading, key)
+                    segments = [_segment(m, opts) for m in msgs]
         except InputError as e:
             if detected and not spec.refuses:  # say what cag assumed, and how to say otherwise
                 raise InputError(f"{e.detail} (read as {fmt}, told from the record's shape; --format NAME "
@@ -241,6 +246,9 @@ def tag_record(rec: dict, loc: dict, opts: TagOptions, fmt: str | None = None) -
 
 
 TOOLS_ROLE = "tools"
+# Formats whose adapter builds the segments of its common record shapes directly (see
+# responses.segments): ``fast(rec, template)`` returns them, or None for the general path.
+_FAST_SEGMENTS = {"responses": responses_segments, "codex": codex_segments}
 
 
 def tools_segment(rec: dict) -> dict | None:
@@ -324,6 +332,20 @@ def _openai_segments(rec: dict, opts: TagOptions) -> list[dict]:
                         continue
         add(_segment(openai_message(m, i), opts))
     return out
+
+
+def _template_of(opts: TagOptions):
+    """``template(role)`` for a format's fast path: the segment to copy for a plain message of
+    ``role`` (author, provenance, train flag, name and tool call id unset), or None where
+    ``gate_of`` must decide (an unknown role, or tool schemas)."""
+    templates = opts.segment_templates
+
+    def template(role: str) -> dict | None:
+        t = templates.get(role)
+        if t is None and role != TOOLS_ROLE:
+            t = _template(role, opts)
+        return t
+    return template
 
 
 def _template(role: str, opts: TagOptions) -> dict | None:
