@@ -87,6 +87,11 @@ def transcripts(records: Iterator[tuple[dict, Any]], opts: ReadOptions) -> Itera
                 raise rec
             cur = _Rollout.start(loc, rec)
             continue
+        if type(rec) is dict and rec.get("type") == "response_item" and not cur.legacy:  # most rows: add's case, inline
+            p = rec.get("payload")
+            if type(p) is dict:
+                cur.rows.append((loc, "response_item", p, "payload"))
+                continue
         try:
             if isinstance(rec, InputError):
                 raise rec

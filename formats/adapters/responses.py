@@ -435,6 +435,18 @@ _REASONING_PARTS = ("reasoning_text", "text")
 _NOT_JSON = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdeghijklmopqrsuvwxyz_/.<>()!?$%&*=+|\\:;,'`#@~^")
 
 
+def _join_turn(turn: list[str]) -> str:
+    """``join(turn)`` for parts that are all non-empty (as the fast path's are)."""
+    pieces = [turn[0]]
+    prev = turn[0]
+    for p in turn[1:]:
+        if prev[-1] != "\n":
+            pieces.append("\n")
+        pieces.append(p)
+        prev = p
+    return "".join(pieces)
+
+
 def segments(rec: dict, template: Callable[[str], dict | None]) -> list[dict] | None:
     """The tagged segments of a request/response record ``rec`` made of the common item
     shapes, or None (then ``read`` it). ``template(role)`` is the segment to copy for a
@@ -514,7 +526,7 @@ def fast_items(items, out: list[dict], template: Callable[[str], dict | None],
                 return False
             if turn:
                 seg = agent_t.copy()
-                seg["text"] = join(turn)
+                seg["text"] = turn[0] if len(turn) == 1 else _join_turn(turn)
                 out.append(seg)
                 turn = []
             cid = it.get("call_id", it.get("id"))
@@ -536,7 +548,16 @@ def fast_items(items, out: list[dict], template: Callable[[str], dict | None],
                 return False
             text = ""
             v = it.get("summary")
-            if v is not None:
+            if type(v) is list and len(v) == 1:  # the usual one summary part
+                p = v[0]
+                if type(p) is not dict or p.get("type") != "summary_text":
+                    return False
+                t = p.get("text")
+                if type(t) is not str:
+                    return False
+                if t:
+                    text = "<think>" + t + "</think>\n"
+            elif v is not None:
                 if type(v) is not list:
                     return False
                 texts = []
@@ -613,7 +634,7 @@ def fast_items(items, out: list[dict], template: Callable[[str], dict | None],
                 return False
             if turn:
                 seg = agent_t.copy()
-                seg["text"] = join(turn)
+                seg["text"] = turn[0] if len(turn) == 1 else _join_turn(turn)
                 out.append(seg)
                 turn = []
             seg = t.copy()
@@ -623,6 +644,6 @@ def fast_items(items, out: list[dict], template: Callable[[str], dict | None],
             return False
     if turn:
         seg = agent_t.copy()
-        seg["text"] = join(turn)
+        seg["text"] = turn[0] if len(turn) == 1 else _join_turn(turn)
         out.append(seg)
     return True
