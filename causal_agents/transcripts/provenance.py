@@ -210,8 +210,11 @@ def tag_record(rec: dict, loc: dict, opts: TagOptions, fmt: str | None = None) -
             if fmt == "openai" and key is None:
                 segments = _openai_segments(rec, opts)
             else:
-                msgs = to_messages(rec, fmt, opts.reading) if key is None else read_openai(rec, opts.reading, key)
-                segments = [_segment(m, opts) for m in msgs]
+                fast = spec.fast_segments if key is None else None
+                segments = fast(rec, _template_of(opts)) if fast is not None else None
+                if segments is None:  # no fast path, or the record is off it
+                    msgs = to_messages(rec, fmt, opts.reading) if key is None else read_openai(rec, opts.reading, key)
+                    segments = [_segment(m, opts) for m in msgs]
         except InputError as e:
             if detected and not spec.refuses:  # say what cag assumed, and how to say otherwise
                 raise InputError(f"{e.detail} (read as {fmt}, told from the record's shape; --format NAME "
@@ -324,6 +327,20 @@ def _openai_segments(rec: dict, opts: TagOptions) -> list[dict]:
                         continue
         add(_segment(openai_message(m, i), opts))
     return out
+
+
+def _template_of(opts: TagOptions):
+    """``template(role)`` for a format's fast path: the segment to copy for a plain message of
+    ``role`` (author, provenance, train flag, name and tool call id unset), or None where
+    ``gate_of`` must decide (an unknown role, or tool schemas)."""
+    templates = opts.segment_templates
+
+    def template(role: str) -> dict | None:
+        t = templates.get(role)
+        if t is None and role != TOOLS_ROLE:
+            t = _template(role, opts)
+        return t
+    return template
 
 
 def _template(role: str, opts: TagOptions) -> dict | None:

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 from causal_agents.errors import InputError, location
 from causal_agents.formats.adapters.base import Message, ReadOptions, msg, nonempty, placeholder, shape, tname
-from causal_agents.formats.adapters.responses import Items
+from causal_agents.formats.adapters.responses import Items, fast_items
 
 NAME = "codex"
 ORDER = 56
@@ -87,6 +87,11 @@ def transcripts(records: Iterator[tuple[dict, Any]], opts: ReadOptions) -> Itera
                 raise rec
             cur = _Rollout.start(loc, rec)
             continue
+        if type(rec) is dict and rec.get("type") == "response_item" and not cur.legacy:  # most rows: add's case, inline
+            p = rec.get("payload")
+            if type(p) is dict:
+                cur.rows.append((loc, "response_item", p, "payload"))
+                continue
         try:
             if isinstance(rec, InputError):
                 raise rec
@@ -228,6 +233,26 @@ def read(rec: dict, opts: ReadOptions) -> list[Message]:
     if items.skipped:  # read after this returns: the tagged record's meta says what was left out
         rec["meta"]["skipped_items"] = items.skipped
     return items.messages()
+
+
+def fast_segments(rec: dict, template) -> list[dict] | None:
+    """The tagged segments of a rollout whose rows are all common Responses items (see
+    ``responses.fast_segments``), or None: then ``read`` it (compactions, skipped items, errors)."""
+    rows = rec.get("rollout")
+    if rows is None:
+        return None
+    out: list[dict] = []
+    if rec.get("instructions"):
+        t = template("system")
+        if t is None:
+            return None
+        seg = t.copy()
+        seg["text"] = rec["instructions"]
+        out.append(seg)
+    items = (p if kind == "response_item" else None for _, kind, p, _ in rows)  # None: off the fast path
+    if not fast_items(items, out, template, harness_role):
+        return None
+    return out
 
 
 def compacted(items: Items, p: dict) -> None:

@@ -11,6 +11,10 @@ A format module declares:
 - ``matches(rec)``: whether one record has this format's shape (ambiguous key fields such as
   ``instruction``, ``question``, ``history`` and ``messages`` are decided by shape, not name);
 - ``read(rec, opts)``: the record's plain messages (see ``base``);
+- optionally ``fast_segments(rec, template)``: for big logs, the tagged segments of the
+  format's common record shapes built directly from ``template(role)`` (the segment to copy
+  for a plain message of that role, or None where the gate needs the general path), or None
+  for a record off that path, which ``read`` then reads to the same segments or the error;
 - optionally ``REFUSES = True``: a format recognised only so that its ``read`` can refuse it
   with the reason (an evaluation set with no answers), instead of being misread as another;
 - optionally ``record_meta(rec)``: facts about a record its consumed fields would otherwise
@@ -50,6 +54,8 @@ class Format:
     record_meta: Callable[[dict], dict] | None = None  # what a record says beyond its fields (kept in meta)
     refuses: bool = False  # recognised only to refuse it with a reason (an evaluation set with no answers)
     whole_file: bool = False  # a file of this format is read as a whole (its records are not transcripts)
+    # the tagged segments of a record's common shapes built directly, or None (then ``read`` it)
+    fast_segments: Callable[[dict, Callable[[str], dict | None]], list[dict] | None] | None = None
 
     @staticmethod
     def of(mod: ModuleType) -> "Format":
@@ -59,7 +65,8 @@ class Format:
                       transcripts=getattr(mod, "transcripts", None),
                       open_container=getattr(mod, "open_container", None),
                       record_meta=getattr(mod, "record_meta", None), refuses=getattr(mod, "REFUSES", False),
-                      whole_file=getattr(mod, "transcripts", None) is not None)
+                      whole_file=getattr(mod, "transcripts", None) is not None,
+                      fast_segments=getattr(mod, "fast_segments", None))
 
 
 _NOT_FORMATS = {"base", "registry"}

@@ -17,6 +17,7 @@ are these items."""
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any, Callable
 
 import orjson
@@ -407,3 +408,242 @@ _HANDLERS: dict[str, Callable[[Items, dict, str], None]] = {
     "ghost_snapshot": Items.ghost_snapshot, **{k: Items.simple_call for k in _CALLS},
 }
 _KNOWN = frozenset(_HANDLERS) | frozenset(_OUTPUTS)
+
+
+# -- the fast path ----------------------------------------------------------------------------
+# Tagging a big log of Responses records spends most of its time here, so the common item
+# shapes go straight to tagged segments (copies of a per-role template) without the plain
+# messages in between. Each shape is accepted only where ``Items`` gives exactly that segment:
+# an item's keys must be among those listed (so it has no train flag, whose weight would
+# differ); anything else (another item type, a part other than text, an empty text that had
+# content, an unknown role, no items at all) gives up on the whole record, which then goes
+# through ``read``: the same segments, or the precise error.
+_FAST_KEYS = {
+    "message": frozenset(("type", "role", "content", "id", "status", "phase")),
+    "reasoning": frozenset(("type", "id", "summary", "content", "encrypted_content", "status")),
+    "function_call": frozenset(("type", "id", "call_id", "name", "arguments", "status")),
+    "function_call_output": frozenset(("type", "id", "call_id", "output", "status")),
+}
+_FAST_MESSAGE = _FAST_KEYS["message"]
+_FAST_REASONING = _FAST_KEYS["reasoning"]
+_FAST_CALL = _FAST_KEYS["function_call"]
+_FAST_OUTPUT = _FAST_KEYS["function_call_output"]
+_TEXT_PARTS = ("input_text", "output_text", "text")  # tuples: a part's type may be unhashable
+_REASONING_PARTS = ("reasoning_text", "text")
+# First characters no JSON text starts with (JSON begins with whitespace, {, [, ", -, a digit,
+# true, false or null): such arguments are kept as written without trying to parse them.
+_NOT_JSON = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdeghijklmopqrsuvwxyz_/.<>()!?$%&*=+|\\:;,'`#@~^")
+
+
+def _join_turn(turn: list[str]) -> str:
+    """``join(turn)`` for parts that are all non-empty (as the fast path's are)."""
+    pieces = [turn[0]]
+    prev = turn[0]
+    for p in turn[1:]:
+        if prev[-1] != "\n":
+            pieces.append("\n")
+        pieces.append(p)
+        prev = p
+    return "".join(pieces)
+
+
+def fast_segments(rec: dict, template: Callable[[str], dict | None]) -> list[dict] | None:
+    """The tagged segments of a request/response record ``rec`` made of the common item
+    shapes, or None (then ``read`` it). ``template(role)`` is the segment to copy for a
+    message of that role, its text to fill (None: the role needs the general path)."""
+    out: list[dict] = []
+    instr = rec.get("instructions")
+    if type(instr) is str:
+        if instr:
+            t = template("system")
+            if t is None:
+                return None
+            seg = t.copy()
+            seg["text"] = instr
+            out.append(seg)
+    elif instr is not None:
+        return None
+    inp = rec.get("input")
+    lists = []
+    if type(inp) is str:
+        t = template("user")
+        if t is None:
+            return None
+        seg = t.copy()
+        seg["text"] = inp
+        out.append(seg)
+    elif type(inp) is list:
+        lists.append(inp)
+    elif inp is not None:
+        return None
+    outp = rec.get("output")
+    if type(outp) is list:
+        lists.append(outp)
+    elif outp is not None:
+        return None
+    if len(lists) == 2:
+        lists = [chain(lists[0], lists[1])]
+    if lists and not fast_items(lists[0], out, template):
+        return None
+    return out or None
+
+
+def fast_items(items, out: list[dict], template: Callable[[str], dict | None],
+               user_role: Callable[[str], str] | None = None) -> bool:
+    """Appends to ``out`` the segments of ``items`` (an iterable of Responses items) as
+    ``Items`` would read them, as long as every item has a common shape; False when one has
+    not (``out`` is then partly filled: discard it)."""
+    agent_t = template("assistant")
+    tool_t = template("tool")
+    if agent_t is None or tool_t is None:
+        return False
+    names: dict = {}  # call_id -> tool name, for the outputs
+    turn: list[str] = []  # the open agent turn's texts
+    for it in items:
+        if type(it) is not dict:
+            return False
+        kind = it.get("type")
+        if kind == "function_call":
+            if not it.keys() <= _FAST_CALL:
+                return False
+            name = it.get("name")
+            if type(name) is not str:
+                return False
+            cid = it.get("call_id")
+            if type(cid) is str:
+                names[cid] = name
+            args = it.get("arguments", {})
+            if type(args) is str and args and (args[0] in _NOT_JSON or args[0] == "[" and args[1:2] in _NOT_JSON):
+                turn.append('<tool_call>{"name":' + orjson.dumps(name).decode() + ',"arguments":'
+                            + orjson.dumps(args).decode() + "}</tool_call>")
+            else:
+                turn.append(tool_call_text(name, args))
+        elif kind == "function_call_output":
+            if not it.keys() <= _FAST_OUTPUT or "output" not in it:
+                return False
+            text = it["output"]
+            if type(text) is not str:
+                return False
+            if turn:
+                seg = agent_t.copy()
+                seg["text"] = turn[0] if len(turn) == 1 else _join_turn(turn)
+                out.append(seg)
+                turn = []
+            cid = it.get("call_id", it.get("id"))
+            seg = tool_t.copy()
+            seg["text"] = text
+            if type(cid) is str:
+                name = names.get(cid)
+                if name:
+                    seg["name"] = name
+                if cid:
+                    seg["tool_call_id"] = cid
+            else:
+                name = names.get("")
+                if name:
+                    seg["name"] = name
+            out.append(seg)
+        elif kind == "reasoning":
+            if not it.keys() <= _FAST_REASONING:
+                return False
+            text = ""
+            v = it.get("summary")
+            if type(v) is list and len(v) == 1:  # the usual one summary part
+                p = v[0]
+                if type(p) is not dict or p.get("type") != "summary_text":
+                    return False
+                t = p.get("text")
+                if type(t) is not str:
+                    return False
+                if t:
+                    text = "<think>" + t + "</think>\n"
+            elif v is not None:
+                if type(v) is not list:
+                    return False
+                texts = []
+                for p in v:
+                    if type(p) is not dict or p.get("type") != "summary_text":
+                        return False
+                    t = p.get("text")
+                    if type(t) is not str:
+                        return False
+                    if t:
+                        texts.append(t)
+                if texts:
+                    text = "<think>" + "\n\n".join(texts) + "</think>\n"
+            v = it.get("content")
+            if v is not None:
+                if type(v) is not list:
+                    return False
+                texts = []
+                for p in v:
+                    if type(p) is not dict or p.get("type") not in _REASONING_PARTS:
+                        return False
+                    t = p.get("text")
+                    if type(t) is not str:
+                        return False
+                    if t:
+                        texts.append(t)
+                if texts:
+                    text += "<think>" + "\n\n".join(texts) + "</think>\n"
+            if text:
+                turn.append(text)
+            elif it.get("encrypted_content"):
+                turn.append("<redacted_thinking>")  # never the encrypted data
+        elif kind == "message" or (kind is None and "role" in it):
+            if not it.keys() <= _FAST_MESSAGE:
+                return False
+            role = it.get("role")
+            if type(role) is not str:
+                return False
+            content = it.get("content")
+            if type(content) is list:
+                if len(content) == 1:
+                    p = content[0]
+                    if type(p) is not dict or p.get("type") not in _TEXT_PARTS:
+                        return False
+                    text = p.get("text")
+                    if type(text) is not str:
+                        return False
+                else:
+                    texts = []
+                    for p in content:
+                        if type(p) is not dict or p.get("type") not in _TEXT_PARTS:
+                            return False
+                        t = p.get("text")
+                        if type(t) is not str:
+                            return False
+                        texts.append(t)
+                    text = "".join(texts)
+                if not text and content:  # content that gave no text: the general path's error
+                    return False
+            elif type(content) is str:
+                text = content
+            elif content is None:
+                text = ""
+            else:
+                return False
+            if role in MESSAGE_ROLES_AGENT:
+                if text:
+                    turn.append(text)
+                continue
+            if role == "user" and user_role is not None:
+                role = user_role(text)
+            t = template(role)
+            if t is None:
+                return False
+            if turn:
+                seg = agent_t.copy()
+                seg["text"] = turn[0] if len(turn) == 1 else _join_turn(turn)
+                out.append(seg)
+                turn = []
+            seg = t.copy()
+            seg["text"] = text
+            out.append(seg)
+        else:
+            return False
+    if turn:
+        seg = agent_t.copy()
+        seg["text"] = turn[0] if len(turn) == 1 else _join_turn(turn)
+        out.append(seg)
+    return True
