@@ -464,13 +464,24 @@ def atomic_path(target: str):
     try:  # from the temp file's creation on: a signal at any point after it removes it
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=d)
         os.close(fd)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
+        # mkstemp makes 0600: a new output gets the usual permissions, a rewritten one keeps
+        # its own (a private 0600 transcript stays private)
+        os.chmod(tmp, _kept_mode(target))
         yield tmp
         os.replace(tmp, target)
     except BaseException:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _kept_mode(target: str) -> int:
+    """The permission bits an output at ``target`` gets: an existing file's own, else 0666 less the umask."""
+    try:
+        st = os.stat(target)
+    except OSError:
+        return 0o666 & ~_umask()
+    return stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else 0o666 & ~_umask()
 
 
 def _umask() -> int:

@@ -143,17 +143,22 @@ def load_tokenizer(name_or_path: str | None = None):
         if not any(os.path.exists(os.path.join(name_or_path, f)) for f in TOKENIZER_FILES):
             raise CagError(f"{name_or_path} has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}, ...); "
                            "save the tokenizer there or pass --tokenizer NAME_OR_PATH")
-        if _saved_class(name_or_path) in _GENERIC_FAST:
+    try:
+        if os.path.isdir(name_or_path) and _saved_class(name_or_path) in _GENERIC_FAST:
             from transformers import PreTrainedTokenizerFast
 
             return PreTrainedTokenizerFast.from_pretrained(name_or_path, **NO_REMOTE_CODE)
-    from transformers import AutoTokenizer
+        from transformers import AutoTokenizer
 
-    try:
         tok = AutoTokenizer.from_pretrained(name_or_path, use_fast=True, **NO_REMOTE_CODE)
+    except CagError:
+        raise
     except (OSError, ValueError) as e:
         raise remote_code_error(name_or_path, e) or CagError(f"cannot load a tokenizer from {name_or_path!r} "
                        f"(expected a hub name, or a local directory with tokenizer files): {e}") from e
+    except Exception as e:  # noqa: BLE001 - a tokenizer.json of the wrong shape: KeyError, TypeError, ...
+        raise CagError(f"cannot load a tokenizer from {name_or_path!r}: its tokenizer files are not in a form "
+                       f"transformers reads ({type(e).__name__}: {e})") from e
     if not getattr(tok, "is_fast", False):
         raise CagError(f"tokenizer {name_or_path!r} has no fast (Rust) version; cag needs character "
                        "offsets to place labels")
@@ -199,5 +204,9 @@ def _saved_class(path: str) -> str | None:
     cfg = os.path.join(path, "tokenizer_config.json")
     if not (os.path.exists(cfg) and os.path.exists(os.path.join(path, "tokenizer.json"))):
         return None
-    with open(cfg, "rb") as f:
-        return orjson.loads(f.read()).get("tokenizer_class")
+    try:
+        with open(cfg, "rb") as f:
+            d = orjson.loads(f.read())
+    except orjson.JSONDecodeError as e:
+        raise CagError(f"{cfg}: malformed JSON ({e})") from e
+    return d.get("tokenizer_class") if isinstance(d, dict) else None
