@@ -84,11 +84,46 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else list(argv)
     previous = _install_signal_handlers()
+    closed = sys.stdout is None  # started with stdout closed (`cag ... >&-`)
+    if closed:
+        sys.stdout = _ClosedStdout()
     try:
         return _run(args)
     finally:
+        if closed:
+            sys.stdout = None
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+class _ClosedStdout:
+    """``sys.stdout`` while cag runs with its standard output closed (Python leaves it None):
+    a command that writes a file runs as usual; the first write of output meant for stdout
+    is one clear error instead of ``'NoneType' object has no attribute 'buffer'`` (or, through
+    Rich, output silently dropped with exit 0)."""
+
+    encoding, errors = "utf-8", "strict"
+
+    def write(self, data) -> int:
+        raise CagError("stdout is closed, so the output has nowhere to go; redirect it (> FILE) or give an "
+                       "output file where the command takes one")
+
+    writelines = write
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        import io
+
+        raise io.UnsupportedOperation("stdout is closed")
+
+    @property
+    def buffer(self):
+        return self
 
 
 def _run(args: list[str]) -> int:

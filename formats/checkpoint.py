@@ -14,7 +14,7 @@ import os
 import zipfile
 from typing import Any
 
-from causal_agents.errors import InputError
+from causal_agents.errors import CagError, InputError
 
 
 def save_checkpoint_file(path: str, obj: dict) -> None:
@@ -24,7 +24,18 @@ def save_checkpoint_file(path: str, obj: dict) -> None:
     from causal_agents.formats.io import atomic_path
 
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as e:
+            # a full disk or a failed write surfaces as torch's "[enforce fail at
+            # inline_container.cc:NNN] . PytorchStreamWriter failed writing file ..."
+            if "PytorchStreamWriter" not in str(e) and "inline_container" not in str(e):
+                raise
+            import re
+
+            why = re.sub(r"^\s*\[enforce fail at [^\]]*\]\s*\.?\s*", "", str(e)).strip() or "write failed"
+            raise CagError(f"cannot write the checkpoint {path}: the write failed, is the disk full? ({why}); "
+                           "the previous checkpoint, if any, is kept") from None
 
 
 def verify_checkpoint_file(path: str) -> None:

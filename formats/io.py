@@ -22,6 +22,7 @@ from typing import Any, Iterable, Iterator
 import orjson
 
 from causal_agents.errors import InputError
+from causal_agents.formats.exactjson import exact_ints, is_int_overflow, loads_record
 from causal_agents.formats.jsonarray import Rejoined
 
 STDIN = "-"
@@ -208,8 +209,17 @@ def _read_array(f, name: str) -> Iterator[tuple[dict, Any]]:
     element's index."""
     from causal_agents.formats.jsonarray import ArrayReader
 
-    for row, rec in enumerate(ArrayReader(f, name)):
+    reopen = None if name == "<stdin>" else lambda: _reopened(name)
+    for row, rec in enumerate(ArrayReader(f, name, reopen)):
         yield {"file": name, "row": row}, _object_or_error(rec, name, row)
+
+
+def _reopened(path: str):
+    f = _open_bytes(path)
+    if not hasattr(f, "peek"):
+        f = io.BufferedReader(f)
+    _skip_bom(f)
+    return f
 
 
 def _read_objects(f, name: str, lineno: int, path: str) -> Iterator[tuple[dict, Any]]:
@@ -222,6 +232,21 @@ def _read_objects(f, name: str, lineno: int, path: str) -> Iterator[tuple[dict, 
         for row, rec in enumerate(ijson.items(f, "", multiple_values=True, use_float=True)):
             yield {"file": name, "row": row}, _object_or_error(rec, name, row)
     except ijson.JSONError as e:
+        if is_int_overflow(e) and path != STDIN:
+            # ijson's C parser stops at an integer beyond 64 bits; its Python one reads it exactly
+            g = _open_bytes(path)
+            try:
+                _skip_bom(g)
+                items = ijson.get_backend("python").items(g, "", multiple_values=True, use_float=True)
+                for n, rec in enumerate(items):
+                    if n > row:
+                        yield {"file": name, "row": n}, _object_or_error(exact_ints(rec), name, n)
+            except ijson.JSONError as e2:
+                raise InputError(f"malformed JSON in object {row + 2} ({_first_line(e2)}); expected JSON lines, "
+                                 "a JSON array or JSON objects", file=name) from e2
+            finally:
+                g.close()
+            return
         if row >= 0 or path == STDIN:
             raise InputError(f"malformed JSON in object {row + 1} ({_first_line(e)}); expected JSON lines, "
                              "a JSON array or JSON objects", file=name) from e
@@ -262,7 +287,7 @@ def parse_line(line: bytes, name: str, lineno: int) -> tuple[dict, Any]:
     """``(location, record)``, or ``(location, InputError)`` for a line that is not a JSON object."""
     loc = {"file": name, "line": lineno}
     try:
-        rec = orjson.loads(line)
+        rec = loads_record(line)
     except orjson.JSONDecodeError as e:
         msg = str(e)
         if "UTF-8" in msg or "utf-8" in msg:
@@ -439,13 +464,24 @@ def atomic_path(target: str):
     try:  # from the temp file's creation on: a signal at any point after it removes it
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=d)
         os.close(fd)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
+        # mkstemp makes 0600: a new output gets the usual permissions, a rewritten one keeps
+        # its own (a private 0600 transcript stays private)
+        os.chmod(tmp, _kept_mode(target))
         yield tmp
         os.replace(tmp, target)
     except BaseException:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _kept_mode(target: str) -> int:
+    """The permission bits an output at ``target`` gets: an existing file's own, else 0666 less the umask."""
+    try:
+        st = os.stat(target)
+    except OSError:
+        return 0o666 & ~_umask()
+    return stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else 0o666 & ~_umask()
 
 
 def _umask() -> int:

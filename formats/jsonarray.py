@@ -26,6 +26,7 @@ from typing import Any, Iterator
 import orjson
 
 from causal_agents.errors import InputError
+from causal_agents.formats.exactjson import exact_ints, is_int_overflow, loads_record
 
 BLOCK = 256 << 10  # bytes read at a time
 # A guess looks ahead at most 4 times the longest element so far (at least half a block,
@@ -56,8 +57,10 @@ class ArrayReader:
     ``f`` holds (leading whitespace allowed). Malformed JSON is one InputError naming
     ``name`` and the element's index."""
 
-    def __init__(self, f, name: str):
-        self.f, self.name = f, name
+    def __init__(self, f, name: str, reopen=None):
+        # reopen: a fresh stream of the same bytes (None for stdin), for an integer beyond 64
+        # bits that ijson's C parser refuses: the array is read again by its Python parser
+        self.f, self.name, self.reopen = f, name, reopen
         self.buf, self.pos, self.eof = b"", 0, False
         self.row = -1  # index of the element being read
         self.reach = BLOCK // 2  # how far ahead a guess may look (within the first block, at first)
@@ -101,7 +104,7 @@ class ArrayReader:
         if buf[end - 1] != 0x7D:  # "}"
             return _NO_GUESS
         try:
-            value = orjson.loads(memoryview(buf)[start:end])
+            value = loads_record(memoryview(buf)[start:end])
         except orjson.JSONDecodeError:
             return _NO_GUESS
         self.pos = end
@@ -174,7 +177,7 @@ class ArrayReader:
 
     def _parse(self, start: int, end: int) -> bool:
         try:
-            self._value = orjson.loads(memoryview(self.buf)[start:end])
+            self._value = loads_record(memoryview(self.buf)[start:end])
         except orjson.JSONDecodeError:
             return False  # not one whole value: the guess was wrong
         self.reach = min(MAX_GUESS, max(self.reach, 4 * (end - start)))
@@ -193,6 +196,19 @@ class ArrayReader:
                 yield value
                 self.row += 1
         except ijson.JSONError as e:
+            if is_int_overflow(e) and self.reopen is not None:
+                done = self.row  # elements already yielded, from 0
+                g = self.reopen()
+                try:
+                    for n, value in enumerate(ijson.get_backend("python").items(g, "item", use_float=True)):
+                        if n >= done:
+                            yield exact_ints(value)
+                            self.row = n + 1
+                except ijson.JSONError as e2:
+                    raise self._error((str(e2).strip().splitlines() or [type(e2).__name__])[0].rstrip(":")) from e2
+                finally:
+                    g.close()
+                return
             raise self._error((str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(":")) from e
 
 

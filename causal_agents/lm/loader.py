@@ -16,7 +16,8 @@ from causal_agents.errors import CagError, InputError
 from causal_agents.formats.io import read_json, write_json_atomic
 from causal_agents.lm.cache import cache_root
 from causal_agents.lm.tiny_model import is_tiny, tiny_model
-from causal_agents.transcripts.tokenizer import load_tokenizer, require_gguf, split_gguf
+from causal_agents.transcripts.tokenizer import (NO_REMOTE_CODE, load_tokenizer, refuse_custom_code, remote_code_error,
+                                                require_gguf, split_gguf)
 
 DTYPES = ("auto", "bf16", "fp16", "fp32")
 
@@ -200,16 +201,20 @@ def load_weights(model: str | None, tokenizer, dtype, seed: int = 0):
     gguf = split_gguf(model)
     if gguf is not None:
         return load_gguf(*gguf, dtype=dtype)
+    refuse_custom_code(model)
     try:
-        if os.path.exists(os.path.join(model, "adapter_config.json")):
+        adapter = os.path.join(model, "adapter_config.json")
+        if os.path.exists(adapter):
             from peft import AutoPeftModelForCausalLM
 
-            return AutoPeftModelForCausalLM.from_pretrained(model, dtype=dtype)
+            base = read_json(adapter).get("base_model_name_or_path") if os.path.isfile(adapter) else None
+            refuse_custom_code(base if isinstance(base, str) else None)
+            return AutoPeftModelForCausalLM.from_pretrained(model, dtype=dtype, **NO_REMOTE_CODE)
         from transformers import AutoModelForCausalLM
 
-        return AutoModelForCausalLM.from_pretrained(model, dtype=dtype)
+        return AutoModelForCausalLM.from_pretrained(model, dtype=dtype, **NO_REMOTE_CODE)
     except (OSError, ValueError) as e:
-        raise CagError(f"cannot load a causal LM from {model!r}: {e}") from e
+        raise remote_code_error(model, e) or CagError(f"cannot load a causal LM from {model!r}: {e}") from e
 
 
 def load_gguf(directory: str, name: str, dtype=None):
@@ -225,7 +230,8 @@ def load_gguf(directory: str, name: str, dtype=None):
     require_gguf()
     try:
         with _quiet_gguf():
-            src = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, dtype=torch.float32)
+            src = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, dtype=torch.float32,
+                                                       **NO_REMOTE_CODE)
     except (OSError, ValueError, KeyError) as e:
         raise CagError(f"cannot load a causal LM from {os.path.join(directory, name)}: {e}") from e
     config = src.config

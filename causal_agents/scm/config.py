@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from causal_agents.errors import InputError
+from causal_agents.errors import InputError, UsageError
 
 MODELS = ("aclscm", "mlp", "gru", "transformer", "transformer_orig", "own_factor")
 DAG_LOSSES = ("notears", "dagma", "none")
@@ -217,6 +217,7 @@ def train_config(model: str, k: int, *, cf_supervision: str | None = None, cf_we
     """The TrainConfig `cag scm train` runs: ``options`` are TrainConfig fields or model_config
     keywords; cf supervision and the original protocol resolved per model (None = the model's
     default). An explicit ``cf_weight`` overrides the weight --cf-supervision implies."""
+    _check_numbers({**options, "cf_weight": cf_weight})
     tnames = {f.name for f in fields(TrainConfig)} - {"model"}
     tkw = {k_: v for k_, v in options.items() if k_ in tnames}
     mkw = {k_: v for k_, v in options.items() if k_ not in tnames}
@@ -224,6 +225,29 @@ def train_config(model: str, k: int, *, cf_supervision: str | None = None, cf_we
     mcfg = model_config(model, k, cf_weight=w if cf_weight is None else cf_weight, **mkw)
     proto = default_original_protocol(model) if original_protocol is None else original_protocol
     return TrainConfig(model=mcfg, cf_pairs=pairs, original_protocol=proto, **tkw)
+
+
+# `cag scm train` options that must be whole numbers of at least this much, and numbers that
+# must be finite and >= 0 (a batch size of 0 or -1 epochs is a usage error, not a crash or an
+# untrained checkpoint)
+_MIN_INT = {"epochs": 1, "batch_size": 1, "patience": 1, "threads": 1, "detect_every": 0, "dag_warmup": 0}
+_NON_NEGATIVE = ("lr", "clip", "l1", "cf_weight")
+
+
+def _check_numbers(options: dict) -> None:
+    import math
+
+    for name, low in _MIN_INT.items():
+        v = options.get(name)
+        if v is not None and v < low:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least {low}, got {v}")
+    for name in _NON_NEGATIVE:
+        v = options.get(name)
+        if v is not None and not (math.isfinite(v) and v >= 0):
+            raise UsageError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
+    v = options.get("logit_init")
+    if v is not None and not math.isfinite(v):
+        raise UsageError(f"--logit-init must be a finite number, got {v}")
 
 
 def default_original_protocol(model: str) -> bool:

@@ -20,6 +20,8 @@ def load(model_path: str, data: str | None = None):
     ck = load_checkpoint(model_path)
     try:
         model, scm = model_from_checkpoint(ck)
+    except InputError as e:  # the SCM it carries (SCM.from_dict)
+        raise e.at(model_path) from None
     except (RuntimeError, KeyError, TypeError) as e:
         raise InputError(f"checkpoint does not match its model configuration ({str(e)[:120]})",
                          file=model_path) from e
@@ -65,11 +67,25 @@ def evaluate_with(model, scm: SCM, n: int = _EV.n, seed: int = 0, rel_threshold:
     ``probe_factor``, also ``"probe"``: the extrapolation probe on that factor."""
     from causal_agents.scm.evaluate import learned_graph, prediction_metrics, probe_actions
 
-    out = {"prediction": prediction_metrics(model, scm, n=n, seed=seed),
+    out = {"prediction": require_finite(prediction_metrics(model, scm, n=n, seed=seed), "prediction"),
            "graph": learned_graph(model, scm, rel_threshold)}
     if probe_factor is not None:
         out["probe"] = probe_actions(model, scm, factor=probe_factor, seed=seed)
     return out
+
+
+def require_finite(metrics: dict, what: str) -> dict:
+    """``metrics`` unchanged if every number in it is finite; a NaN or infinite metric (which
+    JSON would print as null) is a CagError naming it, never a result."""
+    import math
+
+    from causal_agents.errors import CagError
+
+    for key, v in metrics.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise CagError(f"{what} metric '{key}' is {v} (not a finite number): the model's predictions or "
+                           "the simulator diverged; no result was written")
+    return metrics
 
 
 def evaluate_model(model_path: str, n: int = _EV.n, seed: int = 0, rel_threshold: float = _EV.rel_threshold,

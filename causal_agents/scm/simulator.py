@@ -9,6 +9,7 @@ replayed on the same state with the same noise: that is what scoring by true out
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,10 +75,56 @@ class SCM:
 
     @classmethod
     def from_dict(cls, d: dict) -> "SCM":
-        arr = lambda key: None if d.get(key) is None else np.asarray(d[key], dtype=np.float64)  # noqa: E731
-        return cls(k=int(d["k"]), adj=arr("adj"), weight=arr("weight"), mechanism=d["mechanism"],
-                   noise=float(d["noise"]), obs_noise=float(d["obs_noise"]), graph=d.get("graph", "?"),
-                   scm_seed=int(d.get("scm_seed", 0)), mlp_in=arr("mlp_in"), mlp_out=arr("mlp_out"))
+        """The SCM a dict describes (``to_dict``), checked whole: a missing key, a wrong shape
+        or a NaN would otherwise surface later as a KeyError, a numpy error or a null metric.
+        InputError naming the field (the caller adds the file)."""
+        if not isinstance(d, dict):
+            raise InputError("SCM metadata is not a JSON object", field="cag_scm")
+        for key in ("k", "adj", "weight", "mechanism", "noise", "obs_noise"):
+            if key not in d:
+                raise InputError("missing from the SCM metadata", field=key)
+        k = d["k"]
+        if type(k) is not int or k < 2:
+            raise InputError(f"expected an integer >= 2, got {k!r}", field="k")
+        if d["mechanism"] not in MECHANISMS:
+            raise InputError(f"expected one of {', '.join(MECHANISMS)}, got {d['mechanism']!r}", field="mechanism")
+        for key in ("noise", "obs_noise"):
+            v = d[key]
+            if type(v) not in (int, float) or not math.isfinite(v) or v < 0:
+                raise InputError(f"expected a finite number >= 0, got {v!r}", field=key)
+        mlp = d["mechanism"] == "mlp"
+        arrays = {key: _finite_array(d, key, shape) for key, shape in (
+            ("adj", (k, k)), ("weight", (k, k)),
+            ("mlp_in", (k, k, None) if mlp else None), ("mlp_out", (k, None) if mlp else None))}
+        if not np.isin(arrays["adj"], (0.0, 1.0)).all():
+            raise InputError("expected 0/1 entries", field="adj")
+        if mlp and arrays["mlp_in"].shape[2] != arrays["mlp_out"].shape[1]:
+            raise InputError("hidden width differs from mlp_out's", field="mlp_in")
+        seed = d.get("scm_seed", 0)
+        return cls(k=k, adj=arrays["adj"], weight=arrays["weight"], mechanism=d["mechanism"],
+                   noise=float(d["noise"]), obs_noise=float(d["obs_noise"]), graph=str(d.get("graph", "?")),
+                   scm_seed=seed if type(seed) is int else 0, mlp_in=arrays["mlp_in"], mlp_out=arrays["mlp_out"])
+
+
+MECHANISMS = ("tanh", "linear", "mlp")
+
+
+def _finite_array(d: dict, key: str, shape: tuple | None):
+    """``d[key]`` as a float array of ``shape`` (None entries: any size >= 1) with only finite
+    values; None when ``shape`` is None (the key is not used)."""
+    if shape is None:
+        return None
+    try:
+        a = np.asarray(d.get(key), dtype=np.float64)
+    except (TypeError, ValueError):
+        a = None
+    if a is None or a.ndim != len(shape) or any(n is not None and a.shape[i] != n for i, n in enumerate(shape)) \
+            or 0 in a.shape:
+        want = " x ".join("H" if n is None else str(n) for n in shape)
+        raise InputError(f"expected a {want} array of numbers", field=key)
+    if not np.isfinite(a).all():
+        raise InputError("NaN or infinite value (expected finite numbers)", field=key)
+    return a
 
 
 def make_scm(graph: str = "er", k: int = 10, *, scm_seed: int = 0, mechanism: str = "tanh",
@@ -238,8 +285,13 @@ def read_parquet(path: str) -> tuple[dict, SCM, dict]:
     if b"cag_scm" not in md:
         raise InputError("not a `cag scm data` file (no SCM metadata); create one with `cag scm data`",
                          file=path)
-    scm = SCM.from_dict(json.loads(md[b"cag_scm"]))
-    meta = json.loads(md.get(b"cag_meta", b"{}"))
+    try:
+        scm = SCM.from_dict(json.loads(md[b"cag_scm"]))
+        meta = json.loads(md.get(b"cag_meta", b"{}"))
+    except ValueError as e:  # json's decode error
+        raise InputError(f"malformed SCM metadata ({e})", file=path, field="cag_scm") from e
+    except InputError as e:
+        raise e.at(path) from None
     missing = [c for c in STATE_COLS + ACTION_COLS if c not in table.column_names]
     if missing:
         raise InputError(f"missing column(s) {', '.join(missing)}", file=path, field=missing[0])

@@ -15,6 +15,7 @@ and ``paper`` on a GPU. Any flag given on the command line overrides the recipe.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import asdict, dataclass, field, replace
 
 import orjson
@@ -99,6 +100,14 @@ class TrainConfig:
                                      ("--truncate", cfg.truncate, TRUNCATE_SIDES),
                                      *(("--report-to", r, REPORTERS) for r in cfg.report_to)):
             _choose(flag, value, allowed)
+        for flag, value in (("--lr", cfg.lr), ("--weight-decay", cfg.weight_decay), ("--grad-clip", cfg.grad_clip),
+                            ("--warmup", cfg.warmup)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise UsageError(f"{flag} must be a finite number >= 0, got {value!r}")
+        for flag, value in (("--epochs", cfg.epochs), ("--batch-size", cfg.batch_size),
+                            ("--grad-accum", cfg.grad_accum)):
+            if value < 1:
+                raise UsageError(f"{flag} must be at least 1, got {value}")
         return replace(cfg, report_to=tuple(r for r in cfg.report_to if r != "none"))
 
     def as_dict(self) -> dict:

@@ -23,6 +23,7 @@ from causal_agents.lm.loader import pick_amp, pick_device, pick_dtype
 from causal_agents.transcripts.labels import IGNORE_INDEX
 from causal_agents.training.config import TrainConfig
 from causal_agents.training.model import build_model, lr_lambda
+from causal_agents.training.guard import check_finite_weights, check_step, grad_norm
 from causal_agents.training.data import Prepared, collate, head_rows, plan_steps, prepare, step_supervision
 from causal_agents.training.loss import chunked_loss, head_parts
 from causal_agents.training.rundir import (METRICS_FILE, RUN_MARKER, MetricsWriter, clear_run_dir, has_progress,
@@ -252,9 +253,10 @@ def _setup(cfg, mode, prep, plan, ckpt_dir, fp, device, dtype, world, resume, lo
     return st
 
 
-def _step(cfg, st: _State, prep, mbs, mode, total_w, device, rank, world, amp: bool):
-    """One optimizer step over the micro-batches ``mbs``; returns (mean loss, tokens seen).
-    ``amp``: bf16 autocast, chosen once per run by ``pick_amp``."""
+def _step(cfg, st: _State, prep, mbs, mode, total_w, device, rank, world, amp: bool, step_no: int):
+    """One optimizer step (``step_no``, 1-based) over the micro-batches ``mbs``; returns (mean
+    loss, tokens seen). ``amp``: bf16 autocast, chosen once per run by ``pick_amp``. A
+    non-finite loss or gradient raises ``guard.Diverged`` before the optimizer applies it."""
     import torch
 
     pad = prep.tokenizer.pad_token_id
@@ -271,14 +273,16 @@ def _step(cfg, st: _State, prep, mbs, mode, total_w, device, rank, world, amp: b
         with sync:
             step_loss += loss_step(st.ddp_model, ids, tgt, w, scale, amp=amp, rows=rows)
         ntok += int((ids != pad).sum()) if j < len(mine) else 0
-    if cfg.grad_clip and cfg.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(st.params, cfg.grad_clip)
+    norm = grad_norm(st.params, cfg.grad_clip)
+    if world > 1:
+        torch.distributed.all_reduce(step_loss)
+    loss = float(step_loss) / world
+    # every rank sees the same (all-reduced) loss and gradients, so all stop together
+    check_step(mode, step_no, loss, float(norm), cfg.lr)
     st.opt.step()
     st.sched.step()
     st.opt.zero_grad(set_to_none=True)
-    if world > 1:
-        torch.distributed.all_reduce(step_loss)
-    return float(step_loss) / world, ntok * world
+    return loss, ntok * world
 
 
 def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, resume, progress, log,
@@ -316,7 +320,7 @@ def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, r
                 bar.update(1)
                 continue
             lr = st.sched.get_last_lr()[0]
-            last_loss, ntok = _step(cfg, st, prep, mbs, mode, total_w, device, rank, world, amp)
+            last_loss, ntok = _step(cfg, st, prep, mbs, mode, total_w, device, rank, world, amp, step + 1)
             metrics.write({"mode": mode, "step": step + 1, "loss": round(last_loss, 6), "tokens": ntok,
                            "supervised_tokens": nsup, "supervised_weight": round(total_w, 4),
                            "lr": float(f"{lr:.6g}"),
@@ -344,6 +348,7 @@ def _train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, r
 def _finish(cfg, st, prep, run_dir, ckpt_dir, n_steps, planned, fp, summary, rank, world, mode, log) -> None:
     import torch
 
+    check_finite_weights(unwrap(st.model), mode, n_steps, cfg.lr)
     if rank == 0:
         if n_steps < planned:
             # A deliberately partial run (--max-steps): keep a checkpoint to resume from, and no

@@ -25,6 +25,7 @@ import time
 import orjson
 
 from causal_agents.errors import CagError
+from causal_agents.training.guard import check_finite_weights, check_step
 from causal_agents.training.rundir import METRICS_FILE, MetricsWriter, save_final, truncate_metrics
 
 BATCH_LOG = "batches.jsonl"          # the example indices of every micro-batch, in training order
@@ -120,6 +121,8 @@ def _callback(cfg, mode, prep, plan, n_steps: int, metrics: MetricsWriter, fp: s
                 step = st.global_step
                 mbs = plan[step - 1]
                 state["loss"] = float(logs["loss"])
+                norm = logs.get("grad_norm")
+                check_step(mode, step, state["loss"], None if norm is None else float(norm), cfg.lr)
                 ntok = int(sum(len(prep.examples[i].input_ids) for mb in mbs for i in mb))
                 nsup, wsum = step_supervision(prep.examples, mbs, mode)
                 now = time.perf_counter()
@@ -233,6 +236,7 @@ def train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, re
                "supervised_tokens": prep.supervised[mode], "truncation_lost": prep.lost[mode],
                "final_loss": state["loss"], "seconds": round(time.perf_counter() - t_run, 2),
                "fingerprint": fp, "run_dir": run_dir, "complete": n_steps == len(plan), "engine": "trl"}
+    check_finite_weights(trainer.model, mode, n_steps, cfg.lr)
     if rank == 0:
         if n_steps < len(plan):
             log(f"[{mode}] stopped at step {n_steps} of {len(plan)}; continue with --resume")
