@@ -271,7 +271,17 @@ def _default_id(loc: dict) -> str:
 
 
 def _segment(m: dict, opts: TagOptions) -> dict:
-    gate, rule = gate_of(m, opts)
+    # Hot (a segment per message of every transcript): a message that only its role decides
+    # takes its role's cached (gate, rule), as gate_of would decide them; anything else asks gate_of.
+    role = m["role"]
+    tmpl = None
+    if type(role) is str and role != TOOLS_ROLE and not m.get("provenance") and not m.get("demo") \
+            and m.get("written_by") != "agent" and not (opts.selves and m.get("author")):
+        tmpl = opts.segment_templates.get(role) or _template(role, opts)
+    if tmpl is not None:
+        gate, rule = tmpl["gate"], tmpl["rule"]
+    else:
+        gate, rule = gate_of(m, opts)
     seg = {"role": m["role"], "author": m["author"], "text": m["text"], "gate": gate, "rule": rule,
            "weight": m["weight"]}
     for key in m.get("suspect") or ():

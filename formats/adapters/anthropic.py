@@ -159,7 +159,7 @@ def assemble(role: str, parts: list, field: str, **own) -> list[Message]:
     fields: author, provenance, ...); finished messages (tool results) stand on their own."""
     out: list[Message] = []
     run: list[str] = []
-    for p in [*parts, None]:
+    for p in parts:
         if isinstance(p, str):
             run.append(p)
             continue
@@ -168,6 +168,8 @@ def assemble(role: str, parts: list, field: str, **own) -> list[Message]:
             run = []
         if p is not None:
             out.append(p)
+    if run:
+        out.append(msg(role, join(run), field, **own))
     return out
 
 
@@ -179,8 +181,38 @@ def pieces(role: str, content: Any, field: str, names: dict) -> list:
     if not isinstance(content, list):
         raise InputError(f"expected a string or a list of content blocks, got {tname(content)}", field=field)
     out = []
+    add = out.append
+    # Hot (every block of a long session log): the common shapes are rendered here as ``block``
+    # renders them; anything else, or anything malformed, goes to ``block`` (the one reference).
     for j, b in enumerate(content):
-        out.append(block(role, b, f"{field}[{j}]", names))
+        if type(b) is dict:
+            kind = b.get("type")
+            if kind == "text":
+                v = b.get("text")
+                if type(v) is str:
+                    add(v)
+                    continue
+            elif kind == "tool_use":
+                name = b.get("name")
+                if type(name) is str and b.get("caller") is None:
+                    tid = b.get("id")
+                    if type(tid) is str:
+                        names[tid] = name
+                    add(tool_call_text(name, b.get("input", {})))
+                    continue
+            elif kind == "tool_result":
+                tid = b.get("tool_use_id")
+                v = b.get("content")
+                if type(v) is str and (tid is None or type(tid) is str):
+                    add(msg("tool", tool_error(v) if b.get("is_error") else v, f"{field}[{j}]", name=names.get(tid),
+                            tool_call_id=tid))
+                    continue
+            elif kind == "thinking":
+                v = b.get("thinking")
+                if type(v) is str:
+                    add(think(v) if v else placeholder("redacted_thinking"))
+                    continue
+        add(block(role, b, f"{field}[{j}]", names))
     return out
 
 

@@ -14,18 +14,19 @@ A unit is one API message with the tool results that answer it, or any other sin
 session, so it is followed. Sidechain rows (``isSidechain``: a subagent's conversation) form their
 own transcripts, grouped by ``agentId`` (else by their tree).
 
-Memory: a session file can be 1 GiB. The first pass keeps a few fields per row; the chosen rows
-are then read again from the file (from memory only for stdin, Parquet or JSON arrays).
+Memory and time: a session file can be 1 GiB. Each row is parsed once: the first pass keeps a
+tuple of the fields the tree needs per row, and renders each message row to its pieces there
+(text once; the record itself is let go); a row's error waits until a chosen chain reads it.
 """
 
 from __future__ import annotations
 
-import gzip
+import gc
+import itertools
 import os
 import re
+from contextlib import contextmanager
 from typing import Any, Iterator
-
-import orjson
 
 from causal_agents.errors import InputError
 from causal_agents.formats.adapters.anthropic import assemble, pieces
@@ -58,7 +59,6 @@ OTHER_ROWS = frozenset(["summary", "file-history-snapshot", "queue-operation", "
 ROW_TYPES = MESSAGE_ROWS | CHAIN_ROWS | OTHER_ROWS
 SHOWN_SYSTEM = frozenset(["local_command"])  # system subtypes the model is shown
 MAIN, SUBAGENT = "main", "subagent"
-SLIM = ("type", "subtype", "message", "content", "isMeta", "isCompactSummary", "isApiErrorMessage")
 HARNESS_TEXT = re.compile(r"\s*(<(command-name|command-message|command-args|local-command-stdout|"
                           r"local-command-stderr|local-command-caveat|bash-stdout|bash-stderr|"
                           r"user-prompt-submit-hook|system-reminder)>|\[Request interrupted by user|"
@@ -85,171 +85,346 @@ def matches(rec: dict) -> bool:
         and isinstance(rec.get("sessionId"), str) and "uuid" in rec)
 
 
-# ------------------------------------------------------------------ pass 1: the tree
+# ------------------------------------------------------------------ pass 1: the tree, each row read once
+
+# A row as the first pass keeps it: a tuple (no per-row object, no dict), fields at these indexes.
+# DATA is what the reader needs of a message row, read when the row is met (see ``_row_data``); the
+# parsed record itself is not kept, so a session's text is held once, as the pieces it renders to.
+POS, UUID, PARENT, KIND, SIDE, MID, AGENT, RESULTS, DATA = range(9)
 
 
-class _Row:
-    """What the first pass keeps of a row (the record itself only when it cannot be re-read)."""
-    __slots__ = ("pos", "uuid", "parent", "kind", "side", "mid", "agent", "results", "rec")
+class _Names(dict):
+    """One row's tool-use ids -> names. A result whose call is not in this row gets ``LOOKUP`` as
+    its name, resolved when the transcript is read (its call is in an earlier row of the chain)."""
+    missed = False  # set on the instance by the first miss
 
-    def __init__(self, pos, rec: dict, keep: bool):
-        self.pos = pos
-        self.uuid = rec.get("uuid")
-        self.parent = rec.get("parentUuid") or rec.get("logicalParentUuid")
-        t = rec["type"]
-        self.kind = t if t != "system" or rec.get("subtype") in SHOWN_SYSTEM else "marker"
-        self.side = bool(rec.get("isSidechain"))
-        m = rec.get("message")
-        self.mid = m.get("id") if t == "assistant" and isinstance(m, dict) and isinstance(m.get("id"), str) else None
-        agent = rec.get("agentId")
-        self.agent = agent if self.side and isinstance(agent, str) else None
-        content = m.get("content") if isinstance(m, dict) else None
-        self.results = t == "user" and isinstance(content, list) and any(
-            isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
-        self.rec = {k: rec[k] for k in SLIM if k in rec} if keep else None
+    def get(self, k, default=None):
+        if k in self:
+            return self[k]
+        self.missed = True
+        return LOOKUP
 
-    @property
-    def shown(self) -> bool:
-        return self.kind in MESSAGE_ROWS
+
+LOOKUP = object()
+
+
+def _finished(m: Message):
+    """A tool message as ``(text, field, name, tool_call_id)``: a tuple of strings, which the
+    garbage collector stops tracking (a dict inside would keep the row's tuples tracked, and
+    rescanned, for the whole run)."""
+    if m.keys() == _TOOL_KEYS and m["role"] == "tool" and m["author"] is None and m["weight"] == 1 \
+            and m["provenance"] is None and m["suspect"] is None:
+        return m["text"], m["field"], m["name"], m["tool_call_id"]
+    return m
+
+
+_TOOL_KEYS = msg("tool", "", "").keys()
+
+
+def _row_data(t: str, rec: dict, m: Any):
+    """What the reader needs of one message row, rendered now (errors are raised when the row is
+    read as part of a transcript, so a bad row on a dropped branch costs nothing). System rows:
+    their text; assistant rows: ``(pieces, tool names, synthetic?, message.id)``; user rows:
+    ``(pieces, tool names, own text?, harness?, compaction summary?)``."""
+    if t == "system":
+        content = rec.get("content")
+        if not isinstance(content, str):
+            raise InputError(f"expected a string, got {tname(content)}", field="content")
+        return content
+    if type(m) is not dict:
+        need_obj(m, "message", "an Anthropic message {role, content}")
+    content = m.get("content")
+    if type(content) is str:
+        ps, names, own = (content,), None, content
+    else:
+        local = _Names()
+        ps = pieces(t if t == "assistant" else "user", content, "message.content", local)
+        if local or local.missed:  # tool calls or results: kept as tuples (see _finished)
+            names = tuple(local.items())
+            ps = tuple([_finished(p) if type(p) is dict else p for p in ps])
+        else:
+            names, ps = None, tuple(ps)
+        own = None
+        if t != "assistant":
+            for p in ps:
+                if type(p) is str:
+                    own = p
+                    break
+    if t == "assistant":
+        return ps, names, bool(rec.get("isApiErrorMessage") or m.get("model") == "<synthetic>"), m.get("id")
+    harness = bool(rec.get("isMeta") or (own is not None and HARNESS_TEXT.match(own)))
+    return ps, names, own is not None, harness, bool(rec.get("isCompactSummary"))
 
 
 class _Session:
-    """One file's rows as the first pass keeps them, then the transcripts chosen from them."""
+    """One file's rows as the first pass keeps them, then the transcripts chosen from them.
 
-    def __init__(self, where: str, file: str | None, name: str | None):
+    The tree's units (see the module docstring) are built as the rows come, which is exact when
+    every parent precedes its children and no uuid repeats (what Claude Code writes); otherwise
+    ``_tree`` builds them again from all rows (``_batch_units``), as it must."""
+
+    def __init__(self, where: str, name: str | None, file: str | None = None):
         self.where = where  # "line", "row" or "loglines"
-        self.file = file  # the path to read chosen rows from again; None: they are kept in memory
         self.name = name  # the input's name, for errors
-        self.rows: list[_Row] = []
+        self.file = file  # the file read (its name is the session id when no row has one)
+        self.rows: list[tuple] = []
         self.sid = None
         self.meta: dict = {}
+        self.need_meta = True  # until the session id and every META_KEYS value are found
         self.summaries: list[tuple[Any, str]] = []
         self.loc = None
+        self.linked = False  # some row names a parent
+        self.no_uuid = None  # the first message row without a uuid
+        self.by_uuid: dict = {}
+        self.unit_of: dict = {}  # uuid -> unit key, where it is not the row's own uuid
+        self.units: dict = {}  # unit key -> [parent key, shown, last pos, *rows]
+        self.in_order = True  # False: a repeated uuid, or a parent after its child (see _tree)
+        self.orphans: list = []  # rows whose parent was not (yet) seen
 
-    def add(self, loc: dict, pos, rec: Any, keep: bool) -> None:
-        if isinstance(rec, InputError):
-            raise rec
-        t = rec.get("type")
-        if t not in ROW_TYPES:
-            err = (f"unknown row type {t!r} (a Claude Code session has rows of type {', '.join(sorted(ROW_TYPES))})"
-                   if isinstance(t, str) else f"expected a Claude Code row {{type, ...}}, got {shape(rec)}")
-            raise self.error(pos, InputError(err, field="type"))
+    def take(self, records: Iterator[tuple[dict, Any]], ready: list | None = None, opts: ReadOptions | None = None):
+        """The first pass over ``(loc, record)`` pairs; the position of a row is its loc's line or
+        row (in a web export: its index in ``loglines``). A web export met among a file's rows
+        adds its own transcripts to ``ready``. One loop over locals: it runs once per row."""
+        exported = self.where == "loglines"
+        rows, by_uuid, unit_of, units, orphans = self.rows, self.by_uuid, self.unit_of, self.units, self.orphans
+        append, has_uuid, unit_get = rows.append, by_uuid.__contains__, units.get
+        linked, in_order, no_uuid = self.linked, self.in_order, self.no_uuid
+        i = -1
+        try:
+            for loc, rec in records:
+                i += 1
+                if type(rec) is not dict:
+                    if isinstance(rec, InputError):
+                        raise rec
+                    if exported and not isinstance(rec, dict):
+                        raise InputError(f"expected a row object, got {tname(rec)}", field=f"loglines[{i}]")
+                elif ready is not None and "loglines" in rec and isinstance(rec["loglines"], list):
+                    ready += _loglines_transcripts(loc, rec, opts)
+                    continue
+                pos = i if exported else loc.get("line", loc.get("row"))
+                t = rec.get("type")
+                if t not in ROW_TYPES:
+                    err = (f"unknown row type {t!r} (a Claude Code session has rows of type "
+                           f"{', '.join(sorted(ROW_TYPES))})" if isinstance(t, str)
+                           else f"expected a Claude Code row {{type, ...}}, got {shape(rec)}")
+                    raise self.error(pos, InputError(err, field="type"))
+                if self.need_meta:
+                    self._meta(rec)
+                if t == "progress":  # most rows of a real session: in the tree, never a message
+                    if "uuid" not in rec:
+                        continue
+                    kind, mid, results, data = t, None, False, None
+                elif t in MESSAGE_ROWS:
+                    m = rec.get("message")
+                    mid, results = None, False
+                    if t == "assistant":
+                        if type(m) is dict:
+                            mid = m.get("id")
+                            if type(mid) is not str:
+                                mid = None
+                    elif t == "user":
+                        content = m.get("content") if type(m) is dict else None
+                        if type(content) is list:
+                            for b in content:
+                                if type(b) is dict and b.get("type") == "tool_result":
+                                    results = True
+                                    break
+                    kind = t if t != "system" or rec.get("subtype") in SHOWN_SYSTEM else "marker"
+                    try:
+                        data = _row_data(t, rec, m) if kind != "marker" else None
+                    except InputError as e:
+                        data = e
+                elif t == "summary":
+                    if isinstance(rec.get("summary"), str):
+                        self.summaries.append((rec.get("leafUuid"), rec["summary"]))
+                    continue
+                else:
+                    continue
+                if self.loc is None:
+                    self.loc = loc
+                side = bool(rec.get("isSidechain"))
+                agent = rec.get("agentId") if side else None
+                if type(agent) is not str:
+                    agent = None
+                u = rec.get("uuid")
+                pu = rec.get("parentUuid") or rec.get("logicalParentUuid")
+                if not pu:
+                    p = None
+                else:
+                    linked = True
+                    p = by_uuid.get(pu)
+                    if p is not None:
+                        pu = p[UUID]  # one string object for both ends of the link
+                    elif pu != u:
+                        orphans.append(pu)
+                row = (pos, u, pu, kind, side, mid, agent, results, data)
+                append(row)
+                if u is None:
+                    if no_uuid is None and kind in MESSAGE_ROWS:
+                        no_uuid = pos
+                    continue
+                if has_uuid(u):
+                    in_order = False
+                by_uuid[u] = row
+                if not in_order:
+                    continue
+                # the unit this row belongs to, and the unit it continues (as _batch_units has them)
+                if pu and pu == u:
+                    p = row
+                if p is not None and (p[SIDE] != side or p[AGENT] != agent):
+                    p = None
+                if kind == "assistant" and mid:
+                    k = unit_of[u] = ("m", mid, agent)
+                elif results and p is not None and p[KIND] == "assistant":
+                    k = unit_of[u] = ("m", p[MID], p[AGENT]) if p[MID] else p[UUID]
+                else:
+                    k = u
+                unit = unit_get(k)
+                if unit is None:
+                    unit = units[k] = [None, kind in MESSAGE_ROWS, pos, row]
+                else:
+                    unit.append(row)
+                    unit[1] = unit[1] or kind in MESSAGE_ROWS
+                    unit[2] = pos
+                if p is not None and unit[0] is None:
+                    pk = unit_of.get(p[UUID], p[UUID])
+                    if pk != k:
+                        unit[0] = pk
+        finally:
+            self.linked, self.in_order, self.no_uuid = linked, in_order, no_uuid
+
+    def _meta(self, rec: dict) -> None:
         if self.sid is None and isinstance(rec.get("sessionId"), str):
             self.sid = rec["sessionId"]
         for k in META_KEYS:
             if k not in self.meta and isinstance(rec.get(k), str) and rec[k]:
                 self.meta[k] = rec[k]
-        if t == "summary":
-            if isinstance(rec.get("summary"), str):
-                self.summaries.append((rec.get("leafUuid"), rec["summary"]))
-            return
-        if t in OTHER_ROWS or (t in CHAIN_ROWS and "uuid" not in rec):
-            return
-        if self.loc is None:
-            self.loc = loc
-        self.rows.append(_Row(pos, rec, keep))
+        self.need_meta = self.sid is None or len(self.meta) < len(META_KEYS)
 
     def error(self, pos, e: InputError) -> InputError:
         """``e`` located at the row at ``pos`` (a line, an array row, or an index in ``loglines``)."""
-        if self.where == "line":
-            return InputError(e.detail, file=self.name, line=pos, field=e.field)
-        if self.where == "row":
-            return InputError(e.detail, file=self.name, row=pos, field=e.field)
-        return InputError(e.detail, file=self.name, field=f"loglines[{pos}]" + (f".{e.field}" if e.field else ""))
+        return _located(self.where, pos, e, self.name)
 
     # -------------------------------------------------------------- choosing the chains
 
-    def plans(self, branches: str) -> list[tuple[bool, str, list[_Row], dict]]:
+    def plans(self, branches: str) -> list[tuple[bool, str, list[tuple], dict]]:
         """``(sidechain?, id suffix, rows in file order, meta)`` per transcript: the main one
         first, then each subagent's."""
-        linked = any(r.parent for r in self.rows)
-        plans = self._tree(branches) if linked else self._linear()
-        return sorted(plans, key=lambda p: (p[0], p[2][0].pos))
+        plans = self._tree(branches) if self.linked else self._linear()
+        self.by_uuid = self.unit_of = self.units = {}
+        return sorted(plans, key=lambda p: (p[0], p[2][0][POS]))
 
     def _linear(self) -> list:
         """No row names a parent (hand-made or old logs): file order, one transcript per agent."""
         groups: dict = {}
         for r in self.rows:
-            if r.shown:
-                groups.setdefault((r.side, r.agent), []).append(r)
+            if r[KIND] in MESSAGE_ROWS:
+                groups.setdefault((r[SIDE], r[AGENT]), []).append(r)
         return [(side, _side_suffix(side, agent, None), rows, {**_agent_meta(agent), "dropped_branches": 0})
                 for (side, agent), rows in groups.items()]
 
-    def _tree(self, branches: str) -> list:
+    def _batch_units(self) -> dict:
+        """The units from all rows at once (a parent may come after its child, a uuid repeat)."""
         by_uuid = {}
         for r in self.rows:
-            if r.uuid is None:
-                if r.shown:
-                    raise self.error(r.pos, InputError("expected a uuid: the other rows are linked by parentUuid",
-                                                       field="uuid"))
-                continue
-            by_uuid[r.uuid] = r
+            if r[UUID] is not None:
+                by_uuid[r[UUID]] = r
+        get = by_uuid.get
 
-        def parent(r: _Row) -> _Row | None:
-            p = by_uuid.get(r.parent) if r.parent else None
-            return p if p is not None and p.side == r.side and p.agent == r.agent else None
+        def parent(r: tuple) -> tuple | None:
+            p = get(r[PARENT]) if r[PARENT] else None
+            return p if p is not None and p[SIDE] == r[SIDE] and p[AGENT] == r[AGENT] else None
 
         unit_of: dict = {}
         for r in by_uuid.values():
             p = parent(r)
-            if r.kind == "assistant" and r.mid:
-                unit_of[r.uuid] = ("m", r.mid, r.agent)
-            elif r.results and p is not None and p.kind == "assistant":
-                unit_of[r.uuid] = ("m", p.mid, p.agent) if p.mid else p.uuid
+            if r[KIND] == "assistant" and r[MID]:
+                unit_of[r[UUID]] = ("m", r[MID], r[AGENT])
+            elif r[RESULTS] and p is not None and p[KIND] == "assistant":
+                unit_of[r[UUID]] = ("m", p[MID], p[AGENT]) if p[MID] else p[UUID]
             else:
-                unit_of[r.uuid] = r.uuid
-        units: dict = {}  # key -> [rows, parent key, shown, last pos]
+                unit_of[r[UUID]] = r[UUID]
+        units: dict = {}
         for r in by_uuid.values():
-            k = unit_of[r.uuid]
-            u = units.setdefault(k, [[], None, False, r.pos])
-            u[0].append(r)
-            u[2] = u[2] or r.shown
-            u[3] = r.pos
+            k = unit_of[r[UUID]]
+            u = units.setdefault(k, [None, False, r[POS]])
+            u.append(r)
+            u[1] = u[1] or r[KIND] in MESSAGE_ROWS
+            u[2] = r[POS]
             p = parent(r)
-            if p is not None and unit_of[p.uuid] != k and u[1] is None:
-                u[1] = unit_of[p.uuid]
+            if p is not None and unit_of[p[UUID]] != k and u[0] is None:
+                u[0] = unit_of[p[UUID]]
+        return units
+
+    def _tree(self, branches: str) -> list:
+        if self.no_uuid is not None:
+            raise self.error(self.no_uuid, InputError("expected a uuid: the other rows are linked by parentUuid",
+                                                      field="uuid"))
+        if not self.in_order or any(pu in self.by_uuid for pu in self.orphans):
+            units = self._batch_units()
+        else:
+            units = self.units
+        self.by_uuid = self.unit_of = self.units = {}
 
         def up(k):
             seen = set()
             while k is not None and k not in seen:
                 seen.add(k)
                 yield k
-                k = units[k][1]
+                k = units[k][0]
 
-        has_child = {u[1] for u in units.values()}
-        ends = {next((x for x in up(k) if units[x][2]), None) for k in units if k not in has_child} - {None}
+        has_child = {u[0] for u in units.values()}
+        ends = {next((x for x in up(k) if units[x][1]), None) for k in units if k not in has_child} - {None}
+        del has_child
         interior: set = set()
         for e in ends:
-            for k in up(units[e][1]):
+            for k in up(units[e][0]):
                 if k in interior:
                     break
                 interior.add(k)
         groups: dict = {}
         for e in ends - interior:
-            first = units[e][0][0]
-            top = first.agent if first.agent is not None else (list(up(e))[-1] if first.side else None)
-            groups.setdefault((first.side, top), []).append(e)
+            first = units[e][3]
+            top = first[AGENT] if first[AGENT] is not None else (list(up(e))[-1] if first[SIDE] else None)
+            groups.setdefault((first[SIDE], top), []).append(e)
         plans = []
         for (side, top), cands in groups.items():
-            cands.sort(key=lambda e: units[e][3])
+            cands.sort(key=lambda e: units[e][2])
             chosen = cands if branches == "all" else cands[-1:]
             for e in chosen:
-                rows = sorted((r for k in up(e) if units[k][2] for r in units[k][0]), key=lambda r: r.pos)
-                leaf = next(r for r in reversed(units[e][0]) if r.uuid)
-                agent = top if units[e][0][0].agent is not None else None
+                rows = []
+                for k in up(e):
+                    unit = units[k]
+                    if unit[1]:
+                        rows += unit[3:]
+                rows.sort(key=_pos)
+                leaf = next(r for r in reversed(units[e][3:]) if r[UUID])
+                agent = top if units[e][3][AGENT] is not None else None
                 suffix = _side_suffix(side, agent, None if agent else _key_uuid(top, units))
                 meta = _agent_meta(agent)
                 if branches == "all":
-                    suffix += "#" + leaf.uuid[:8]
+                    suffix += "#" + leaf[UUID][:8]
                 else:
                     meta["dropped_branches"] = len(cands) - 1
-                meta["leaf"] = leaf.uuid
+                meta["leaf"] = leaf[UUID]
                 plans.append((side, suffix, rows, meta))
         return plans
 
 
+def _pos(r: tuple):
+    return r[POS]
+
+
+def _located(where: str, pos, e: InputError, name: str | None = None) -> InputError:
+    if where == "line":
+        return InputError(e.detail, file=name, line=pos, field=e.field)
+    if where == "row":
+        return InputError(e.detail, file=name, row=pos, field=e.field)
+    return InputError(e.detail, file=name, field=f"loglines[{pos}]" + (f".{e.field}" if e.field else ""))
+
+
 def _key_uuid(k, units) -> str | None:
-    return None if k is None else units[k][0][0].uuid
+    return None if k is None else units[k][3][UUID]
 
 
 def _side_suffix(side: bool, agent: str | None, root: str | None) -> str:
@@ -262,87 +437,82 @@ def _agent_meta(agent: str | None) -> dict:
     return {"agentId": agent} if agent else {}
 
 
-# ------------------------------------------------------------------ pass 2: the transcripts
+# ------------------------------------------------------------------ the transcripts
 
 
 def transcripts(records: Iterator[tuple[dict, Any]], opts: ReadOptions) -> Iterator[tuple[dict, Any]]:
     """One session file's transcripts (see the module docstring). A bad row that stops the
     session from being read (a line that is not JSON, an unknown row type) rejects the file's
     session as one bad transcript, so ``--on-error skip`` goes on with the other files."""
-    session, first = None, None
+    session, first, plans, ready = None, None, None, []
+    records = iter(records)
     try:
-        for loc, rec in records:
-            first = first or loc
-            if isinstance(rec, dict) and isinstance(rec.get("loglines"), list):
-                yield from _loglines_transcripts(loc, rec, opts)
-                continue
-            if session is None:
+        with _collector_paused():
+            for loc, rec in records:  # the first row decides how rows are located
+                first = first or loc
+                if type(rec) is dict and "loglines" in rec and isinstance(rec["loglines"], list):
+                    ready += _loglines_transcripts(loc, rec, opts)
+                    continue
                 file = loc.get("file")
-                reread = "line" in loc and file not in (None, "<stdin>") and os.path.isfile(file)
-                session = _Session("line" if "line" in loc else "row", file if reread else None, file)
-            session.add(loc, loc.get("line", loc.get("row")), rec, keep=session.file is None)
-        if session is not None:
-            yield from _emit(session, opts)
+                named = "line" in loc and file not in (None, "<stdin>") and os.path.isfile(file)
+                session = _Session("line" if "line" in loc else "row", file, file if named else None)
+                session.take(itertools.chain([(loc, rec)], records), ready, opts)
+            if session is not None:
+                plans = session.plans(opts.branches)
+                session.rows = []  # the plans hold what is still needed
     except InputError as e:
+        yield from ready
         yield first or {}, e
+        return
+    yield from ready
+    if session is not None:
+        yield from _emit(session, plans)
+
+
+@contextmanager
+def _collector_paused():
+    """The first pass keeps a tuple per row (a million for a 1 GiB log) and creates no reference
+    cycles: the cyclic garbage collector, left on, would rescan them all again and again (a
+    fifth of the run's time)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _loglines_transcripts(loc: dict, rec: dict, opts: ReadOptions) -> Iterator[tuple[dict, Any]]:
-    session = _Session("loglines", None, None)
+    session = _Session("loglines", None)
     try:
-        for i, row in enumerate(rec["loglines"]):
-            if not isinstance(row, dict):
-                raise InputError(f"expected a row object, got {tname(row)}", field=f"loglines[{i}]")
-            session.add(loc, i, row, keep=True)
+        session.take((loc, row) for row in rec["loglines"])
     except InputError as e:
         yield loc, e
         return
-    for _, t in _emit(session, opts):
+    plans = session.plans(opts.branches)
+    session.rows = []
+    for _, t in _emit(session, plans):
         yield loc, t
 
 
-def _emit(session: _Session, opts: ReadOptions) -> Iterator[tuple[dict, Any]]:
-    plans = session.plans(opts.branches)
-    session.rows = []  # the plans hold what is still needed
-    if session.file is not None:
-        wanted = {r.pos for _, _, rows, _ in plans for r in rows}
-        recs = _reread(session.file, wanted)
+def _emit(session: _Session, plans: list) -> Iterator[tuple[dict, Any]]:
     sid = session.sid or (os.path.splitext(os.path.basename(session.file))[0] if session.file else None)
-    for side, suffix, rows, meta in plans:
+    while plans:
+        side, suffix, rows, meta = plans.pop(0)  # a transcript's rows are let go once it is read
         leaf = meta.pop("leaf", None)
         summary = next((s for u, s in reversed(session.summaries) if u == leaf), None)
         if summary is None and not side and session.summaries:
             summary = session.summaries[-1][1]
         full = {**session.meta, **({"summary": summary} if summary else {}), **meta}
-        out = {"rows": [((session.where, r.pos), r.rec if session.file is None else recs[r.pos]) for r in rows],
-               "author": SUBAGENT if side else MAIN, "meta": full}
+        out = {"rows": [session.where, rows], "author": SUBAGENT if side else MAIN, "meta": full}
         if sid is not None:
             out["id"] = sid + suffix
-        first = rows[0].pos
+        first = rows[0][POS]
+        del rows
         loc = session.loc if session.where == "loglines" or session.loc is None else \
             {"file": session.loc["file"], session.where: first}
         yield loc, out
-
-
-def _reread(path: str, wanted: set) -> dict:
-    """The slimmed records at the wanted line numbers (numbered as cag's reader numbers them)."""
-    out = {}
-    with open(path, "rb") as raw:
-        f = gzip.GzipFile(fileobj=raw) if raw.peek(2)[:2] == b"\x1f\x8b" else raw
-        for n, line in enumerate(f, 1):
-            if n in wanted:
-                if n == 1 and line.startswith(b"\xef\xbb\xbf"):
-                    line = line[3:]
-                try:
-                    rec = orjson.loads(line)
-                except orjson.JSONDecodeError as e:  # the file changed between the passes
-                    raise InputError(f"malformed JSON on a second read ({e}): was the log written to meanwhile?",
-                                     file=path, line=n) from e
-                out[n] = {k: rec[k] for k in SLIM if k in rec}
-    missing = wanted - out.keys()
-    if missing:
-        raise InputError(f"the file is shorter on a second read (line {min(missing)} is gone)", file=path)
-    return out
 
 
 # ------------------------------------------------------------------ reading a transcript
@@ -360,73 +530,80 @@ def read(rec: dict, opts: ReadOptions) -> list[Message]:
     if "rows" not in rec:
         raise InputError("this is one row of a Claude Code session log, read record by record: cag reads such a log "
                          "whole when its first row is a Claude Code row; pass --format claude-code", field="type")
-    return _Reader(rec.get("author") or MAIN).read(rec["rows"])
+    where, rows = rec["rows"]
+    out = _read_rows(where, rows, rec.get("author") or MAIN)
+    rows[:] = ()  # read: the messages hold the text now (a long session's text is held once)
+    return out
 
 
-class _Reader:
+def _read_rows(where: str, rows: list, author: str) -> list[Message]:
     """Rows of one chain into messages: an API message's rows (same ``message.id``) form one
     agent message, and the tool results answering it follow it, even where the log interleaves
-    them (tools run while the model still streams further calls)."""
+    them (tools run while the model still streams further calls). One loop over locals: it runs
+    once per row of a chain."""
+    out: list[Message] = []
+    parts: list = []  # the open API message's pieces
+    pending: list[Message] = []  # the tool results answering it
+    open_mid = None
+    known: dict = {}  # tool-use id -> name, over the chain so far
+    field = "message.content"
 
-    def __init__(self, author: str):
-        self.author = author
-        self.names: dict = {}
-        self.out: list[Message] = []
-        self.parts: list = []
-        self.pending: list[Message] = []
-        self.mid = None
+    def resolve(ps: tuple, names: tuple) -> list:
+        """A row's pieces with the names of the tool calls its results answer (from earlier rows)."""
+        ps = [p if type(p) is not tuple else
+              msg("tool", p[0], p[1], name=known.get(p[3]) if p[2] is LOOKUP else p[2], tool_call_id=p[3])
+              for p in ps]
+        known.update(names)
+        return ps
 
-    def read(self, rows) -> list[Message]:
-        for (where, pos), row in rows:
-            try:
-                self.row(row)
-            except InputError as e:
-                if where == "line":
-                    raise InputError(e.detail, line=pos, field=e.field) from e
-                if where == "row":
-                    raise InputError(e.detail, row=pos, field=e.field) from e
-                raise InputError(e.detail, field=f"loglines[{pos}]" + (f".{e.field}" if e.field else "")) from e
-        self.flush()
-        return self.out
-
-    def flush(self) -> None:
-        if self.parts:
-            self.out += assemble("assistant", self.parts, "message.content", author=self.author)
-        self.out += self.pending
-        self.parts, self.pending, self.mid = [], [], None
-
-    def row(self, row: dict) -> None:
-        t = row["type"]
-        if t == "system":
-            content = row.get("content")
-            if not isinstance(content, str):
-                raise InputError(f"expected a string, got {tname(content)}", field="content")
-            self.flush()
-            self.out.append(msg("harness", content, "content"))
-            return
-        m = need_obj(row.get("message"), "message", "an Anthropic message {role, content}")
-        ps = pieces("assistant" if t == "assistant" else "user", m.get("content"), "message.content", self.names)
-        if t == "assistant":
-            if row.get("isApiErrorMessage") or m.get("model") == "<synthetic>":  # the harness wrote it
-                self.flush()
-                self.out += assemble("harness", ps, "message.content")
-            elif m.get("id") is not None and m.get("id") == self.mid:
-                self.parts += ps
+    for r in rows:
+        data = r[DATA]
+        kind = r[KIND]
+        if type(data) is not tuple:
+            if isinstance(data, InputError):
+                raise _located(where, r[POS], data) from data
+        if kind == "assistant":
+            ps, names, synthetic, mid = data
+            if names is not None:
+                ps = resolve(ps, names)
+            if not synthetic and mid is not None and mid == open_mid:
+                parts += ps
+                continue
+        elif kind == "user":
+            ps, names, own, harness, summary = data
+            if names is not None:
+                ps = resolve(ps, names)
+            if not own and parts:  # tool results answering the open API message
+                pending += ps
+                continue
+        if parts:  # the open API message ends here
+            out += assemble("assistant", parts, field, author=author)
+            parts = []
+        if pending:
+            out += pending
+            pending = []
+        open_mid = None
+        if kind == "system":
+            out.append(msg("harness", data, "content"))
+        elif kind == "assistant":
+            if synthetic:  # the harness wrote it
+                out += assemble("harness", ps, field)
             else:
-                self.flush()
-                self.parts, self.mid = ps, m.get("id")
-            return
-        own = [p for p in ps if isinstance(p, str)]
-        if not own and self.parts:  # tool results answering the open API message
-            self.pending += ps
-            return
-        self.flush()
-        harness = row.get("isMeta") or (own and HARNESS_TEXT.match(own[0]))
-        summary = bool(row.get("isCompactSummary"))
-        # a subagent's task was written by the agent that delegated it (the main agent)
-        by = self.author if summary else MAIN if self.author == SUBAGENT and not self.out and not harness else None
-        msgs = assemble("harness" if harness and not summary else "user", ps, "message.content", author=by)
-        for x in msgs:
-            if summary and x["role"] == "user":
-                x["written_by"] = "agent"  # the model wrote the compaction summary
-        self.out += msgs
+                parts, open_mid = list(ps), mid
+        else:
+            # a subagent's task was written by the agent that delegated it (the main agent)
+            by = author if summary else MAIN if author == SUBAGENT and not out and not harness else None
+            role = "harness" if harness and not summary else "user"
+            if len(ps) == 1 and type(ps[0]) is str:
+                msgs = [msg(role, ps[0], field, author=by)]
+            else:
+                msgs = assemble(role, ps, field, author=by)
+            if summary:
+                for x in msgs:
+                    if x["role"] == "user":
+                        x["written_by"] = "agent"  # the model wrote the compaction summary
+            out += msgs
+    if parts:
+        out += assemble("assistant", parts, field, author=author)
+    out += pending
+    return out
