@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 from causal_agents.errors import InputError, UsageError, location
-from causal_agents.formats.adapters import ALL_KEYS, file_records, key_fields, message_rows_record, sniff
+from causal_agents.formats.adapters import ALL_KEYS, BY_NAME, file_records, key_fields, message_rows_record, sniff
 from causal_agents.formats.io import expand_paths, read_records
 from causal_agents.transcripts.provenance import TagOptions, tag_record
 
@@ -87,7 +87,10 @@ def iter_tagged(paths: Iterable[str], opts: TagOptions | None = None, on_error: 
                     raise
                 counts.rejected += 1
                 if on_reject is not None:
-                    on_reject(loc, None if isinstance(rec, InputError) else rec, e)
+                    # a whole-file format's transcript record is the adapter's own working form,
+                    # not input the user could fix and resend: the source points at the file
+                    whole = fmt is not None and BY_NAME[fmt].whole_file
+                    on_reject(loc, None if isinstance(rec, InputError) or whole else rec, e)
                 continue
             counts.tagged += 1
             yield out
@@ -251,7 +254,6 @@ def _worth_parallel(path: str, opts: TagOptions) -> bool:
     """Plain (seekable, uncompressed) JSON-lines files big enough to split (never a JSON
     array or pretty-printed objects, whatever the extension), whose lines are transcripts
     (never a session log, which is one transcript however long)."""
-    from causal_agents.formats.adapters import BY_NAME
     from causal_agents.formats.io import sniff_layout
 
     if path == "-" or path.endswith((".parquet", ".pq")) or not os.path.isfile(path):

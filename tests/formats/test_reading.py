@@ -81,3 +81,14 @@ def test_unknown_record_points_at_format_not_only_messages_key(cag, tmp_path):
     f = write_jsonl(tmp_path / "t.jsonl", [{"dialog": []}])
     code, _, err = cag("tag", f)
     assert code == 1 and "force one with --format NAME" in err and "--messages-key KEY" in err
+
+
+def test_a_rejected_session_names_its_file_and_line_not_the_adapters_working_form(cag, tmp_path):
+    rows = [orjson.loads(x) for x in (SAMPLES / "claude_code_session.jsonl").read_bytes().splitlines()]
+    next(r for r in rows if r.get("type") == "assistant")["message"]["content"] = [{"type": "mystery"}]
+    write_jsonl(tmp_path / "s.jsonl", rows)
+    code, _, err = cag("tag", tmp_path / "s.jsonl", "--on-error", "skip", "-o", tmp_path / "out.jsonl")
+    assert code == 0 and "1 rejected" in err
+    (rej,) = [orjson.loads(x) for x in (tmp_path / "out.jsonl.rejects.jsonl").read_bytes().splitlines()]
+    assert rej["record"] is None and rej["source"]["file"] == str(tmp_path / "s.jsonl")
+    assert "field 'message.content[0]': unknown content block {type: 'mystery'}" in rej["error"]
