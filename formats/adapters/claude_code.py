@@ -21,11 +21,9 @@ tuple of the fields the tree needs per row, and renders each message row to its 
 
 from __future__ import annotations
 
-import gc
 import itertools
 import os
 import re
-from contextlib import contextmanager
 from typing import Any, Iterator
 
 from causal_agents.errors import InputError
@@ -447,19 +445,18 @@ def transcripts(records: Iterator[tuple[dict, Any]], opts: ReadOptions) -> Itera
     session, first, plans, ready = None, None, None, []
     records = iter(records)
     try:
-        with _collector_paused():
-            for loc, rec in records:  # the first row decides how rows are located
-                first = first or loc
-                if type(rec) is dict and "loglines" in rec and isinstance(rec["loglines"], list):
-                    ready += _loglines_transcripts(loc, rec, opts)
-                    continue
-                file = loc.get("file")
-                named = "line" in loc and file not in (None, "<stdin>") and os.path.isfile(file)
-                session = _Session("line" if "line" in loc else "row", file, file if named else None)
-                session.take(itertools.chain([(loc, rec)], records), ready, opts)
-            if session is not None:
-                plans = session.plans(opts.branches)
-                session.rows = []  # the plans hold what is still needed
+        for loc, rec in records:  # the first row decides how rows are located
+            first = first or loc
+            if type(rec) is dict and "loglines" in rec and isinstance(rec["loglines"], list):
+                ready += _loglines_transcripts(loc, rec, opts)
+                continue
+            file = loc.get("file")
+            named = "line" in loc and file not in (None, "<stdin>") and os.path.isfile(file)
+            session = _Session("line" if "line" in loc else "row", file, file if named else None)
+            session.take(itertools.chain([(loc, rec)], records), ready, opts)
+        if session is not None:
+            plans = session.plans(opts.branches)
+            session.rows = []  # the plans hold what is still needed
     except InputError as e:
         yield from ready
         yield first or {}, e
@@ -467,20 +464,6 @@ def transcripts(records: Iterator[tuple[dict, Any]], opts: ReadOptions) -> Itera
     yield from ready
     if session is not None:
         yield from _emit(session, plans)
-
-
-@contextmanager
-def _collector_paused():
-    """The first pass keeps a tuple per row (a million for a 1 GiB log) and creates no reference
-    cycles: the cyclic garbage collector, left on, would rescan them all again and again (a
-    fifth of the run's time)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _loglines_transcripts(loc: dict, rec: dict, opts: ReadOptions) -> Iterator[tuple[dict, Any]]:

@@ -164,7 +164,7 @@ def file_records(path: str, forced: str | None = None, opts: ReadOptions | None 
         for f in _CONTAINERS if forced_fmt is None else (forced_fmt,) if forced_fmt.open_container else ():
             rows = f.open_container(path, _head(path))
             if rows is not None:
-                yield from ((loc, rec, f.name) for loc, rec in f.transcripts(rows, opts))
+                yield from ((loc, rec, f.name) for loc, rec in _collector_paused(f.transcripts(rows, opts)))
                 return
     records = read_records(path, required_any=required_any)
     first = next(records, None)
@@ -173,12 +173,32 @@ def file_records(path: str, forced: str | None = None, opts: ReadOptions | None 
     fmt = forced_fmt or file_format(first[1])
     chained = itertools.chain([first], records)
     if fmt is not None and fmt.whole_file:
-        yield from ((loc, rec, fmt.name) for loc, rec in fmt.transcripts(chained, opts))
+        yield from ((loc, rec, fmt.name) for loc, rec in _collector_paused(fmt.transcripts(chained, opts)))
     else:
         yield from ((loc, rec, forced) for loc, rec in chained)
 
 
 _CONTAINERS = tuple(f for f in REGISTRY if f.open_container is not None)
+
+
+def _collector_paused(transcripts: Iterator) -> Iterator:
+    """A whole-file format's transcripts, each built with the cyclic garbage collector paused:
+    reading a big session keeps a tuple or dict per row (a million for a 1 GiB log) and makes
+    no reference cycles, so the collector, left on, rescans them all again and again (a fifth
+    of a Claude Code run, a third of a Codex one). It runs again between transcripts."""
+    import gc
+
+    while True:
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            item = next(transcripts, None)
+        finally:
+            if was:
+                gc.enable()
+        if item is None:
+            return
+        yield item
 
 
 def _head(path: str) -> bytes:
