@@ -145,7 +145,7 @@ def layout_of_first_line(line: bytes) -> str:
         orjson.loads(line)
         return "jsonl"
     except orjson.JSONDecodeError as e:
-        if "depth limit" in str(e) or "surrogate" in str(e):  # a bad value on one line: its line says so
+        if "depth limit" in str(e) or "surrogate in string" in str(e):  # a bad value on one line: its line says so
             return "jsonl"
         return "objects" if line.lstrip().startswith(b"{") else "jsonl"
 
@@ -304,7 +304,7 @@ def parse_line(line: bytes, name: str, lineno: int) -> tuple[dict, Any]:
         if "depth limit" in msg:
             return loc, InputError(f"nested deeper than {limits.MAX_DEPTH:,} levels of arrays and objects (the limit)",
                                    file=name, line=lineno)
-        if "surrogate" in msg:
+        if "surrogate in string" in msg:  # orjson: "no low surrogate in string", "invalid high ..."
             from causal_agents.formats.jsonarray import LONE_SURROGATE
 
             return loc, InputError(f"a string {LONE_SURROGATE}", file=name, line=lineno)

@@ -112,8 +112,14 @@ class ArrayReader:
             value = orjson.loads(memoryview(buf)[start:end])
         except orjson.JSONDecodeError:
             return _NO_GUESS
+        if end - start > MAX_RECORD_BYTES:
+            raise self._too_long()
         self.pos = end
         return value
+
+    def _too_long(self) -> InputError:
+        return InputError(f"element {self.row} of the array: longer than {MAX_RECORD_BYTES:,} bytes, the limit "
+                          "per record", file=self.name)
 
     # ------------------------------------------------------------------ buffer
 
@@ -185,6 +191,8 @@ class ArrayReader:
             self._value = orjson.loads(memoryview(self.buf)[start:end])
         except orjson.JSONDecodeError:
             return False  # not one whole value: the guess was wrong
+        if end - start > MAX_RECORD_BYTES:  # (a guess looks at most MAX_GUESS ahead: only a lowered limit)
+            raise self._too_long()
         self.reach = min(MAX_GUESS, max(self.reach, 4 * (end - start)))
         self.pos = end
         return True
@@ -272,6 +280,13 @@ class Guarded:
                 raise GuardError(f"longer than {self.max_bytes:,} bytes, the limit per record", self.done)
         return data
 
+    def _ended(self, pos: int) -> None:
+        """The record at the guarded depth ended at ``pos`` of the block being scanned."""
+        if self.start is not None and self.offset + pos - self.start > self.max_bytes:
+            raise GuardError(f"longer than {self.max_bytes:,} bytes, the limit per record", self.done)
+        self.start = None
+        self.done += 1
+
     def _scan(self, data: bytes) -> None:
         pos, n = 0, len(data)
         surrogates = _SURROGATE.search(data) is not None
@@ -292,8 +307,7 @@ class Guarded:
                 self.in_string = False  # the closing quote
                 pos += 1
                 if self.depth == self.base:
-                    self.start = None
-                    self.done += 1
+                    self._ended(pos)
                 continue
             pos = _OUTSIDE.match(data, pos).end()
             if pos >= n:
@@ -314,8 +328,7 @@ class Guarded:
             else:  # ] }
                 self.depth -= 1
                 if self.depth == self.base:
-                    self.start = None
-                    self.done += 1
+                    self._ended(pos)
 
 
 def _indent(buf: bytes, start: int) -> bytes | None:
