@@ -224,7 +224,7 @@ def _long_line(line: bytes, f, name: str, lineno: int) -> tuple[dict, Any]:
     skip skips it); the rest of the line is read past a block at a time, never held."""
     if not line.endswith(b"\n"):
         while True:
-            line = f.readline(limits.MAX_RECORD_BYTES)
+            line = f.readline(1 << 20)
             if not line or line.endswith(b"\n"):
                 break
     return {"file": name, "line": lineno}, InputError(
