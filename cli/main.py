@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from causal_agents.errors import CagError
+from causal_agents.errors import CagError, printable
 
 app = typer.Typer(
     name="cag",
@@ -135,23 +135,23 @@ def _run(args: list[str]) -> int:
         # typer turns a broken pipe on stdout into sys.exit(1) behind a flush-pacifying wrapper
         if type(sys.stdout).__name__ == "PacifyFlushWrapper":
             _quiet_stdout()
-            print("Error: stdout was closed before the output was written (broken pipe)", file=sys.stderr)
+            _say("Error: stdout was closed before the output was written (broken pipe)")
             return 1
         raise
     except CagError as e:
-        print(f"Error: {_one_line(e)}", file=sys.stderr)
+        _say(f"Error: {_one_line(e)}")
         return e.exit_code
     except typer.Exit as e:
         return e.exit_code
     except (Interrupted, KeyboardInterrupt) as e:
-        print("Error: interrupted", file=sys.stderr)
+        _say("Error: interrupted")
         return 128 + getattr(e, "signum", 2)
     except BrokenPipeError:
         _quiet_stdout()
-        print("Error: stdout was closed before the output was written (broken pipe)", file=sys.stderr)
+        _say("Error: stdout was closed before the output was written (broken pipe)")
         return 1
     except OSError as e:
-        print(f"Error: cannot write or read {e.filename or 'output'}: {e.strerror or e}", file=sys.stderr)
+        _say(f"Error: cannot write or read {e.filename or 'output'}: {e.strerror or e}")
         return 1
     except Exception as e:  # noqa: BLE001 - the boundary: usage errors and crashes
         code = _usage_exit(e)
@@ -159,8 +159,14 @@ def _run(args: list[str]) -> int:
             return code
         if os.environ.get("CAG_DEBUG"):
             raise
-        print(f"Error: {type(e).__name__}: {_one_line(e)} (set CAG_DEBUG=1 for a traceback)", file=sys.stderr)
+        _say(f"Error: {type(e).__name__}: {_one_line(e)} (set CAG_DEBUG=1 for a traceback)")
         return 1
+
+
+def _say(line: str) -> None:
+    """The boundary's one line on stderr, its control characters escaped (it quotes file
+    names, keys and values from the data)."""
+    print(printable(line), file=sys.stderr)
 
 
 def _one_line(e: BaseException) -> str:
@@ -184,10 +190,12 @@ def _usage_exit(e: Exception) -> int | None:
     show = getattr(e, "show", None)
     code = getattr(e, "exit_code", None)
     if show is not None and isinstance(code, int):
-        show(file=sys.stderr)
+        from causal_agents.cli.output import SafeText
+
+        show(file=SafeText(sys.stderr))  # the message quotes what was typed (a file name, a flag)
         return code
     if type(e).__name__ == "Abort":
-        print("Aborted!", file=sys.stderr)
+        _say("Aborted!")
         return 1
     return None
 

@@ -42,16 +42,22 @@ def show(inputs: o.Inputs,
     vs = views(iter_tagged(inputs, opts), tok, renderer, mask, limit=None if id_ else n, record_id=id_)
     if html is not None:
         from causal_agents.formats.io import atomic_path
+        from causal_agents.transcripts.show import html_parts
 
-        page = to_html(list(vs), mask, ", ".join(inputs))
+        # written as it is made: memory holds one block of tokens, not the page
         with atomic_path(html) as tmp, open(tmp, "w", encoding="utf-8") as f:
-            f.write(page)
+            for part in html_parts(vs, mask, ", ".join(inputs)):
+                f.write(part)
         info(f"wrote {html}")
         return
-    from rich.console import Console
+    from causal_agents.cli.output import console
+    from causal_agents.transcripts.show import rich_parts
 
-    # The view is the output: stdout, so `cag show f | less -R` works; soft wrap keeps tokens whole.
-    con = Console(soft_wrap=True, highlight=False)
+    # The view is the output: stdout, so `cag show f | less -R` works; soft wrap keeps tokens
+    # whole. Printed a block of tokens at a time; control characters in the data are escaped.
+    con = console(stderr=False, soft_wrap=True, highlight=False)
     con.print(legend(mask))
     for v in vs:
-        con.print(to_rich(v, mask))
+        for part in rich_parts(v, mask):
+            con.print(part, end="")
+        con.print()

@@ -8,6 +8,7 @@ so every error and every tagged record can point back to its source.
 
 from __future__ import annotations
 
+import functools
 import glob
 import gzip
 import io
@@ -22,6 +23,7 @@ from typing import Any, Iterable, Iterator
 import orjson
 
 from causal_agents.errors import InputError
+from causal_agents.formats import jsonarray as limits  # the reading limits: MAX_RECORD_BYTES, MAX_DEPTH
 from causal_agents.formats.exactjson import exact_ints, is_int_overflow, loads_record
 from causal_agents.formats.jsonarray import Rejoined
 
@@ -143,7 +145,9 @@ def layout_of_first_line(line: bytes) -> str:
     try:
         orjson.loads(line)
         return "jsonl"
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as e:
+        if "depth limit" in str(e) or "surrogate in string" in str(e):  # a bad value on one line: its line says so
+            return "jsonl"
         return "objects" if line.lstrip().startswith(b"{") else "jsonl"
 
 
@@ -156,9 +160,9 @@ def sniff_layout(path: str) -> str:
         _skip_bom(f)
         if _first_byte(f) == b"[":
             return "array"
-        for line in f:
+        for line in _lines(f):
             if not line.isspace():
-                return layout_of_first_line(line)
+                return "jsonl" if _too_long(line) else layout_of_first_line(line)
         return "jsonl"
     finally:
         f.close()
@@ -176,24 +180,27 @@ def _read_json_text(path: str) -> Iterator[tuple[dict, Any]]:
                 yield item
             return
         lineno, head = 0, None
-        for lineno, line in enumerate(f, 1):
+        lines = _lines(f)  # each at most MAX_RECORD_BYTES: a longer one is never held whole
+        for lineno, line in enumerate(lines, 1):
             if not line.isspace():  # blank line; isspace() scans without copying the line
                 head = line
                 break
         if head is None:
             return
-        if layout_of_first_line(head) == "objects":
+        if not _too_long(head) and layout_of_first_line(head) == "objects":
             for item in _read_objects(Rejoined(head, f), name, lineno, path):
                 seen += 1
                 yield item
             return
         seen += 1
-        yield parse_line(head, name, lineno)
-        for lineno, line in enumerate(f, lineno + 1):
-            if line.isspace():
-                continue
-            seen += 1
-            yield parse_line(line, name, lineno)
+        yield _long_line(head, f, name, lineno) if _too_long(head) else parse_line(head, name, lineno)
+        for lineno, line in enumerate(lines, lineno + 1):
+            if len(line) >= limits.MAX_RECORD_BYTES:
+                seen += 1
+                yield _long_line(line, f, name, lineno)
+            elif not line.isspace():
+                seen += 1
+                yield parse_line(line, name, lineno)
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise InputError(f"cannot read ({e})", file=name) from e
     finally:
@@ -201,6 +208,28 @@ def _read_json_text(path: str) -> Iterator[tuple[dict, Any]]:
             f.close()
         if seen == 0 and sys.exc_info()[0] is None:
             raise empty_input(name)
+
+
+def _lines(f) -> Iterator[bytes]:
+    """The lines of a binary stream, each cut at MAX_RECORD_BYTES (``readline(limit)`` reads
+    no further: a gzip that unpacks to one 3 GiB line costs one limit's worth of memory)."""
+    return iter(functools.partial(f.readline, limits.MAX_RECORD_BYTES), b"")
+
+
+def _too_long(line: bytes) -> bool:
+    return len(line) >= limits.MAX_RECORD_BYTES and not line.endswith(b"\n")
+
+
+def _long_line(line: bytes, f, name: str, lineno: int) -> tuple[dict, Any]:
+    """The error for a line over MAX_RECORD_BYTES (a bad record like any other: --on-error
+    skip skips it); the rest of the line is read past a block at a time, never held."""
+    if not line.endswith(b"\n"):
+        while True:
+            line = f.readline(1 << 20)
+            if not line or line.endswith(b"\n"):
+                break
+    return {"file": name, "line": lineno}, InputError(
+        f"line longer than {limits.MAX_RECORD_BYTES:,} bytes, the limit per record", file=name, line=lineno)
 
 
 def _read_array(f, name: str) -> Iterator[tuple[dict, Any]]:
@@ -227,10 +256,15 @@ def _read_objects(f, name: str, lineno: int, path: str) -> Iterator[tuple[dict, 
     output). Location: ``row`` = the object's index in the file."""
     import ijson
 
+    from causal_agents.formats.jsonarray import Guarded, GuardError
+
     row = -1
     try:
-        for row, rec in enumerate(ijson.items(f, "", multiple_values=True, use_float=True)):
+        guarded = Guarded(f, base=0)
+        for row, rec in enumerate(ijson.items(guarded, "", multiple_values=True, use_float=True, buf_size=IO_BUFFER)):
             yield {"file": name, "row": row}, _object_or_error(rec, name, row)
+    except GuardError as e:
+        raise InputError(f"object {e.index + 1}: {e}", file=name) from None
     except ijson.JSONError as e:
         if is_int_overflow(e) and path != STDIN:
             # ijson's C parser stops at an integer beyond 64 bits; its Python one reads it exactly
@@ -252,8 +286,10 @@ def _read_objects(f, name: str, lineno: int, path: str) -> Iterator[tuple[dict, 
                              "a JSON array or JSON objects", file=name) from e
         # Nothing parsed: it was a JSON-lines file with a bad first line; report it line by line.
         with open(path, "rb") if not _is_gzip(path) else gzip.open(path, "rb") as g:
-            for n, line in enumerate(g, 1):
-                if n >= lineno and not line.isspace():
+            for n, line in enumerate(_lines(g), 1):
+                if n >= lineno and _too_long(line):
+                    yield _long_line(line, g, name, n)
+                elif n >= lineno and not line.isspace():
                     yield parse_line(line, name, n)
 
 
@@ -290,6 +326,16 @@ def parse_line(line: bytes, name: str, lineno: int) -> tuple[dict, Any]:
         rec = loads_record(line)
     except orjson.JSONDecodeError as e:
         msg = str(e)
+        if "depth limit" in msg:
+            return loc, InputError(f"nested deeper than {limits.MAX_DEPTH:,} levels of arrays and objects (the limit)",
+                                   file=name, line=lineno)
+        if "surrogate in string" in msg:  # orjson: "no low surrogate in string", "invalid high ..."
+            from causal_agents.formats.jsonarray import LONE_SURROGATE
+
+            return loc, InputError(f"a string {LONE_SURROGATE}", file=name, line=lineno)
+        if line.startswith(UTF8_BOM):
+            return loc, InputError("the line starts with a UTF-8 byte order mark (U+FEFF), allowed only at the start "
+                                   "of a file (were files joined with cat?)", file=name, line=lineno)
         if "UTF-8" in msg or "utf-8" in msg:
             return loc, InputError("bytes are not valid UTF-8 (expected UTF-8 JSON)", file=name, line=lineno)
         return loc, InputError(f"malformed JSON ({msg}); expected one JSON object per line", file=name, line=lineno)

@@ -32,6 +32,14 @@ BLOCK = 256 << 10  # bytes read at a time
 # A guess looks ahead at most 4 times the longest element so far (at least half a block,
 # at most MAX_GUESS): a compact one-line array goes to ijson after one block, not 8 MiB.
 MAX_GUESS = 8 << 20
+# The most bytes one record may take in a JSON text file: a longer line (or array element or
+# object) is an error naming it, found while reading (a 14 MB gzip of one 3 GiB line was read
+# whole before). Eight bytes per character of the per-record text limit of `cag stats`
+# (causal_agents.transcripts.accounting.MAX_RECORD_CHARS, 16 Mi): room for \uXXXX escapes.
+MAX_RECORD_BYTES = 128 << 20
+# The deepest nesting of arrays and objects read: orjson's own limit (JSON lines), and the one
+# the streaming readers keep (uncapped, ijson's memory grew with the square of the depth).
+MAX_DEPTH = 1024
 _KEEP = 256  # bytes kept before the read position when the buffer is refilled (an indent)
 _WS = re.compile(rb"[ \t\r\n]*")
 _CLOSER = {0x7B: b"}", 0x5B: b"]"}  # { -> }, [ -> ]
@@ -107,8 +115,14 @@ class ArrayReader:
             value = loads_record(memoryview(buf)[start:end])
         except orjson.JSONDecodeError:
             return _NO_GUESS
+        if end - start > MAX_RECORD_BYTES:
+            raise self._too_long()
         self.pos = end
         return value
+
+    def _too_long(self) -> InputError:
+        return InputError(f"element {self.row} of the array: longer than {MAX_RECORD_BYTES:,} bytes, the limit "
+                          "per record", file=self.name)
 
     # ------------------------------------------------------------------ buffer
 
@@ -180,6 +194,8 @@ class ArrayReader:
             self._value = loads_record(memoryview(self.buf)[start:end])
         except orjson.JSONDecodeError:
             return False  # not one whole value: the guess was wrong
+        if end - start > MAX_RECORD_BYTES:  # (a guess looks at most MAX_GUESS ahead: only a lowered limit)
+            raise self._too_long()
         self.reach = min(MAX_GUESS, max(self.reach, 4 * (end - start)))
         self.pos = end
         return True
@@ -189,12 +205,16 @@ class ArrayReader:
         import ijson
 
 
-        stream = Rejoined(b"[" + self.buf[self.pos:], self.f)
-        self.buf = b""
+        stream = Guarded(Rejoined(b"[" + self.buf[self.pos:], self.f), base=1)
+        self.buf, first = b"", self.row
         try:
-            for value in ijson.items(stream, "item", use_float=True):
+            # 1 MiB reads, not ijson's 64 KiB: yajl copies a value's unfinished token at each
+            # read, so a long string cost its length squared over the read size (20 MB: 1 s)
+            for value in ijson.items(stream, "item", use_float=True, buf_size=1 << 20):
                 yield value
                 self.row += 1
+        except GuardError as e:
+            raise InputError(f"element {first + e.index} of the array: {e}", file=self.name) from None
         except ijson.JSONError as e:
             if is_int_overflow(e) and self.reopen is not None:
                 done = self.row  # elements already yielded, from 0
@@ -213,6 +233,118 @@ class ArrayReader:
 
 
 _NO_GUESS = object()
+
+
+class GuardError(Exception):
+    """A value over a reading limit (nesting depth, bytes per record), raised by ``Guarded``;
+    ``index``: the value's place among those at the guarded depth (0 = the first read)."""
+
+    def __init__(self, message: str, index: int):
+        super().__init__(message)
+        self.index = index
+
+
+_OUTSIDE = re.compile(rb'[^"\[\]{}]*+')  # up to the next quote or bracket
+_IN_STRING = re.compile(rb'(?:[^"\\]++|\\.)*+', re.DOTALL)  # up to the string's closing quote
+
+
+_SURROGATE = re.compile(rb'(\\+)u[dD]([89a-fA-F])[0-9a-fA-F]{2}')
+_HIGH = re.compile(rb'\\u[dD][89abAB][0-9a-fA-F]{2}')
+_LOW = re.compile(rb'\\u[dD][c-fC-F][0-9a-fA-F]{2}')
+LONE_SURROGATE = ("holds a lone UTF-16 surrogate escape (such as \\ud800: half of a character, not text); "
+                  "expected a high and a low surrogate escape together, or the character itself in UTF-8")
+
+
+def lone_surrogate(data: bytes, a: int, b: int, continued: bool = False) -> bool:
+    """Whether the JSON string content ``data[a:b]`` holds a surrogate escape without its pair
+    (yajl, under ijson, turns a lone high one into "?" and fails on a lone low one). A pair
+    that a block boundary cuts is given the benefit of the doubt: valid text is never refused
+    (``continued``: the string began in an earlier block)."""
+    for m in _SURROGATE.finditer(data, a, b):
+        if (m.end(1) - m.start(1)) % 2 == 0:  # an escaped backslash, then the letters "u d8.."
+            continue
+        if m.group(2) in b"89abAB":  # high: a low one must follow
+            nxt = data[m.end():m.end() + 6]
+            if len(nxt) == 6 and not _LOW.fullmatch(nxt):
+                return True
+        else:  # low: a high one must precede
+            p = m.end(1) - 1
+            if p - 6 >= a and not _HIGH.fullmatch(data, p - 6, p) or (p - a < 6 and not continued):
+                return True
+    return False
+
+
+class Guarded:
+    """A byte stream for ijson that keeps the reading limits while ijson reads it: the depth
+    of arrays and objects (``MAX_DEPTH``; ijson keeps a path whose memory grows with the
+    square of the depth: 1 GB at 20,000) and the bytes of each value at depth ``base`` (a
+    record: ``MAX_RECORD_BYTES``; ijson builds a value whole). The bytes are scanned as
+    they are read (strings skipped by one regex match each), so nothing is held."""
+
+    def __init__(self, f, base: int):
+        self._f, self.base, self.max_depth, self.max_bytes = f, base, MAX_DEPTH, MAX_RECORD_BYTES
+        self.depth, self.in_string, self.escape = 0, False, False
+        self.offset = 0  # bytes scanned before the current block
+        self.start = None  # where the record being read began (None between records)
+        self.done = 0  # records read whole
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        if data:
+            self._scan(data)
+            self.offset += len(data)
+            if self.start is not None and self.offset - self.start > self.max_bytes:
+                raise GuardError(f"longer than {self.max_bytes:,} bytes, the limit per record", self.done)
+        return data
+
+    def _ended(self, pos: int) -> None:
+        """The record at the guarded depth ended at ``pos`` of the block being scanned."""
+        if self.start is not None and self.offset + pos - self.start > self.max_bytes:
+            raise GuardError(f"longer than {self.max_bytes:,} bytes, the limit per record", self.done)
+        self.start = None
+        self.done += 1
+
+    def _scan(self, data: bytes) -> None:
+        pos, n = 0, len(data)
+        surrogates = _SURROGATE.search(data) is not None
+        continued = self.in_string  # a string the block before left open
+        if self.escape:  # the block before ended inside an escape: its character is this one
+            pos, self.escape = 1, False
+        while pos < n:
+            if self.in_string:
+                a, pos = pos, _IN_STRING.match(data, pos).end()
+                if surrogates and lone_surrogate(data, a, pos, continued):
+                    raise GuardError(LONE_SURROGATE, self.done)
+                continued = False
+                if pos >= n:
+                    return
+                if data[pos] == 0x5C:  # a backslash that ends the block
+                    self.escape = True
+                    return
+                self.in_string = False  # the closing quote
+                pos += 1
+                if self.depth == self.base:
+                    self._ended(pos)
+                continue
+            pos = _OUTSIDE.match(data, pos).end()
+            if pos >= n:
+                return
+            c = data[pos]
+            pos += 1
+            if c == 0x22:  # a string starts
+                self.in_string = True
+                if self.depth == self.base:
+                    self.start = self.offset + pos - 1
+            elif c in (0x5B, 0x7B):  # [ {
+                if self.depth == self.base:
+                    self.start = self.offset + pos - 1
+                self.depth += 1
+                if self.depth > self.max_depth:
+                    raise GuardError(f"nested deeper than {self.max_depth:,} levels of arrays and objects (the limit)",
+                                     self.done)
+            else:  # ] }
+                self.depth -= 1
+                if self.depth == self.base:
+                    self._ended(pos)
 
 
 def _indent(buf: bytes, start: int) -> bytes | None:

@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from causal_agents.errors import CagError
+from causal_agents.errors import CagError, printable
 from causal_agents.lm.loader import pick_amp, pick_device, pick_dtype
 from causal_agents.transcripts.labels import IGNORE_INDEX
 from causal_agents.training.config import TrainConfig
@@ -162,7 +162,7 @@ def _child(send, cfg, prep, out, source, resume, overwrite, progress, pos) -> No
         from causal_agents.training.data import Example  # noqa: F401  (loaded before torch threads start)
 
         res = train(cfg, [], out, source, resume, overwrite, progress, prepared=_select(prep, cfg.modes[0]),
-                    log=lambda m: print(m, file=__import__("sys").stderr), bar_position=pos)
+                    log=lambda m: print(printable(m), file=__import__("sys").stderr), bar_position=pos)
         send.send(("ok", res))
     except CagError as e:
         send.send(("error", str(e)))

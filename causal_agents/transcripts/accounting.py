@@ -45,13 +45,7 @@ def _chunks(records: Iterable[dict], n: int, max_chars: int | None = None) -> It
     max_chars = CHUNK_CHARS if max_chars is None else max_chars
     buf, chars = [], 0
     for r in records:
-        size = record_chars(r)
-        if size > MAX_RECORD_CHARS:
-            src = r.get("source") if isinstance(r.get("source"), dict) else {}
-            from causal_agents.errors import InputError, location
-
-            raise InputError(f"record {r.get('id')!r} holds {size:,} characters of text, over the limit of "
-                             f"{MAX_RECORD_CHARS:,} per record", **location(src))
+        size = check_record_size(r)
         if buf and chars + size > max_chars:
             yield buf
             buf, chars = [], 0
@@ -62,6 +56,19 @@ def _chunks(records: Iterable[dict], n: int, max_chars: int | None = None) -> It
             buf, chars = [], 0
     if buf:
         yield buf
+
+
+def check_record_size(r: dict) -> int:
+    """``record_chars(r)``, or an InputError naming the record when it is over MAX_RECORD_CHARS
+    (`cag stats`, `cag show` and the commands that count with them share this limit)."""
+    size = record_chars(r)
+    if size > MAX_RECORD_CHARS:
+        src = r.get("source") if isinstance(r.get("source"), dict) else {}
+        from causal_agents.errors import InputError, location
+
+        raise InputError(f"record {r.get('id')!r} holds {size:,} characters of text, over the limit of "
+                         f"{MAX_RECORD_CHARS:,} per record", **location(src))
+    return size
 
 
 def record_chars(rec: dict) -> int:

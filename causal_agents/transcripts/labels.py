@@ -27,7 +27,7 @@ from typing import Iterator
 import numpy as np
 
 from causal_agents.errors import CagError
-from causal_agents.transcripts.pieces import piece_bounds, split_rule
+from causal_agents.transcripts.pieces import added_index, piece_bounds, split_rule
 from causal_agents.transcripts.render import get_renderer
 from causal_agents.transcripts.options import TRUNCATE_SIDES  # noqa: F401  (re-exported)
 from causal_agents.transcripts.spans import AGENT, CLASS_NAMES, CONTEXT, PROTOCOL, WORLD, TokenClass  # noqa: F401
@@ -160,7 +160,7 @@ def encode_batch(records: list[dict], tokenizer, renderer: str = "plain") -> lis
     if backend is None:
         raise CagError("the label builder needs a fast tokenizer (character offsets)")
     rule = split_rule(tokenizer)
-    added = tuple(t.content for t in backend.get_added_tokens_decoder().values()) if rule == "any" else ()
+    added = added_index(tokenizer) if rule == "any" else ()
     cuts = [piece_bounds(text, rule, added) for text, _ in rendered]
     jobs = [(i, a, b) for i, c in enumerate(cuts) for a, b in itertools.pairwise(c)]
     acc = [_Tokens(text, len(c) - 1) for (text, _), c in zip(rendered, cuts)]

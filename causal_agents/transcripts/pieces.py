@@ -29,6 +29,7 @@ a cut that would split one is moved to its start.
 
 from __future__ import annotations
 
+import bisect
 import json
 import weakref
 
@@ -45,7 +46,12 @@ QWEN2_PATTERN = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}
 LLAMA3_PATTERN = QWEN2_PATTERN.replace(r"|\p{N}|", r"|\p{N}{1,3}|")
 SAFE_SPLIT_PATTERNS = frozenset({QWEN2_PATTERN, LLAMA3_PATTERN, WORD_SPLIT})
 
+# An added token longer than this (characters) makes a byte-level tokenizer one that is
+# tokenized whole: the checks below cost about its length squared.
+MAX_ADDED_CHARS = 1024
+
 _RULES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_ADDED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def split_rule(tokenizer) -> str | None:
@@ -76,7 +82,9 @@ def _rule(backend) -> str | None:
     parts = pre["pretokenizers"] if pre.get("type") == "Sequence" else [pre]
     if len(parts) == 1 and _byte_level(parts[0], use_regex=False):
         merges = json.loads(backend.model.__getstate__()).get("merges")
-        return "any" if not merges and norm is None and not _overlap([t.content for t in added]) else None
+        contents = [t.content for t in added]
+        return "any" if (not merges and norm is None and all(len(c) <= MAX_ADDED_CHARS for c in contents)
+                         and not _overlap(contents)) else None
     for p in parts:
         if p.get("type") == "Digits" or _byte_level(p, use_regex=None):
             continue
@@ -134,23 +142,83 @@ def _newline_cut(text: str, i: int) -> bool:
     return 0 < i < len(text) - 1 and not text[i - 1].isspace() and not text[i + 1].isspace()
 
 
-def _outside_added(text: str, start: int, cut: int, added: tuple[str, ...]) -> int | None:
+class AddedIndex:
+    """The contents of a tokenizer's added tokens, sorted, to find the one that starts at a
+    position of a text with one binary search (a scan of every added token per cut cost N
+    finds per piece; with hundreds of thousands of added tokens that never finished).
+
+    Built only for sets where no token is a prefix of another (``_overlap`` is False): then
+    the only token that can start at ``j`` is the largest one not above ``text[j:]``."""
+
+    def __init__(self, added):
+        self.sorted = sorted(set(added))
+        self.longest = max(map(len, self.sorted), default=0)
+        self.firsts = frozenset(a[0] for a in self.sorted if a)
+
+    def __iter__(self):
+        return iter(self.sorted)
+
+    def __len__(self) -> int:
+        return len(self.sorted)
+
+    def at(self, text: str, j: int) -> str | None:
+        """The added token that starts at ``text[j]``, if one does."""
+        if text[j] not in self.firsts:
+            return None
+        s = text[j:j + self.longest]
+        i = bisect.bisect_right(self.sorted, s) - 1
+        return self.sorted[i] if i >= 0 and s.startswith(self.sorted[i]) else None
+
+
+def added_index(tokenizer) -> AddedIndex:
+    """The ``AddedIndex`` of a transformers fast tokenizer's added tokens (made once per tokenizer)."""
+    try:
+        return _ADDED[tokenizer]
+    except (KeyError, TypeError):
+        pass
+    index = AddedIndex(t.content for t in tokenizer._tokenizer.get_added_tokens_decoder().values())
+    try:
+        _ADDED[tokenizer] = index
+    except TypeError:
+        pass
+    return index
+
+
+def _outside_added(text: str, start: int, cut: int, added) -> int | None:
     """``cut``, moved to the start of the added token that would span it (past its end when
     that start is the piece's own). Added tokens never overlap (``_overlap``), so at most
     one occurrence spans a position and every occurrence is one the tokenizer matches."""
-    for a in added:
-        # an occurrence spanning cut starts in (cut - len(a), cut)
-        j = text.find(a, max(start, cut - len(a) + 1), cut + len(a) - 1) if len(a) > 1 else -1
-        if j != -1 and j < cut:
+    index = added if isinstance(added, AddedIndex) else AddedIndex(added)
+    # an occurrence spanning cut starts in (cut - longest, cut)
+    for j in range(max(start, cut - index.longest + 1), cut):
+        a = index.at(text, j)
+        if a is not None and j + len(a) > cut:
             cut = j if j > start else j + len(a)
             break
     return cut if start < cut < len(text) else None
 
 
 def _overlap(added: list[str]) -> bool:
-    """Whether two occurrences of added tokens can overlap (one's end is another's start, or one holds another)."""
-    for a in added:
-        for b in added:
-            if (a != b and a in b) or any(a[-k:] == b[:k] for k in range(1, min(len(a), len(b)))):
-                return True
+    """Whether two occurrences of added tokens can overlap (one's end is another's start, or
+    one holds another, or a token's end is its own start).
+
+    Sorted, this takes one binary search per character of the tokens, not a look at every
+    pair (8,000 added tokens took minutes): a token that is a prefix of another is a prefix
+    of the one after it; then, for each proper suffix ``s`` of a token, a token that starts
+    with ``s`` is the first one not below ``s``, and a token that ``s`` starts with is the
+    last one not above ``s`` (no token being a prefix of another)."""
+    toks = sorted(set(a for a in added if a))
+    if any(b.startswith(a) for a, b in zip(toks, toks[1:])):
+        return True
+    firsts = frozenset(a[0] for a in toks)
+    for b in toks:
+        for i in range(1, len(b)):
+            if b[i] not in firsts:
+                continue
+            s = b[i:]
+            k = bisect.bisect_left(toks, s)
+            if k < len(toks) and toks[k].startswith(s):
+                return True  # a token's end is a token's start (or the whole of it)
+            if k < len(toks) and toks[k] == s or k > 0 and s.startswith(toks[k - 1]):
+                return True  # a token inside another
     return False

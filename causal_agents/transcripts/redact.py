@@ -121,10 +121,29 @@ def redact_record(rec: dict, redactor: Callable[[str, dict], str]) -> dict:
 
 
 def _walk(v, redactor, counts):
+    """``v`` with every string redacted (``COUNT_KEY`` entries kept as they are), rebuilt with
+    an explicit stack: meta may nest as deep as the readers allow (``formats.jsonarray.MAX_DEPTH``), past
+    Python's recursion limit."""
     if isinstance(v, str):
         return redactor(v, counts)
-    if isinstance(v, dict):
-        return {k: (x if k == COUNT_KEY else _walk(x, redactor, counts)) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_walk(x, redactor, counts) for x in v]
-    return v
+    if not isinstance(v, (dict, list)):
+        return v
+    root = {} if isinstance(v, dict) else [None] * len(v)
+    stack = [(v, root)]
+    while stack:
+        src, dst = stack.pop()
+        items = src.items() if isinstance(src, dict) else enumerate(src)
+        for k, x in items:
+            if isinstance(src, dict) and k == COUNT_KEY:
+                dst[k] = x
+            elif isinstance(x, str):
+                dst[k] = redactor(x, counts)
+            elif isinstance(x, dict):
+                dst[k] = {}
+                stack.append((x, dst[k]))
+            elif isinstance(x, list):
+                dst[k] = [None] * len(x)
+                stack.append((x, dst[k]))
+            else:
+                dst[k] = x
+    return root

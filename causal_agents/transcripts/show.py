@@ -9,11 +9,14 @@ per-transcript counts; ``to_rich`` gives the same view for a terminal.
 
 from __future__ import annotations
 
+import functools
 import html
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from causal_agents.errors import CagError
+import numpy as np
+
+from causal_agents.errors import CagError, printable
 from causal_agents.transcripts.labels import CLASS_NAMES, check_mode, encode_batch
 
 # One colour per class; supervised tokens are bold and underlined, the rest faded.
@@ -23,24 +26,29 @@ RICH_STYLES = {"context": "grey50", "protocol": "magenta", "world": "green", "ag
 
 @dataclass
 class View:
-    """One transcript: ``pieces`` are ``(text, class name, supervised, loss weight)``, one per
-    token (the weight of the token's message: 0 = never supervised, a fraction = ``loss_weight``)."""
+    """One transcript: its label-builder encoding (compact arrays, about 10 bytes a token),
+    the counts per class, and its tokens as ``(text, class name, supervised, loss weight)``
+    made one at a time by ``pieces()`` (a list of them held about 1 GB per MB of a record)."""
 
     record_id: str
-    pieces: list = field(default_factory=list)
-    segment_of: list = field(default_factory=list)  # per token: index into ``segments``
+    enc: object = None  # labels.Encoded
+    tokenizer: object = None
+    mask: str = "do"
+    weights: object = None  # (segments,) float64: each message's loss weight
     segments: list = field(default_factory=list)  # per segment: who wrote it and why (role, author, gate, rule)
     counts: dict = field(default_factory=dict)  # class -> [tokens, supervised]
     weighted: float = 0.0  # the supervised tokens' summed loss weight
+    fractional: bool = False  # some supervised token has a loss weight below 1
+    has_w0: bool = False  # some token sits in a weight-0 message
 
     @property
     def supervised(self) -> int:
         return sum(s for _, s in self.counts.values())
 
     @property
-    def fractional(self) -> bool:
-        """Whether some supervised token has a loss weight below 1 (then ``weighted`` says more than the count)."""
-        return any(s and 0 < w < 1 for _, _, s, w in self.pieces)
+    def segment_of(self):
+        """Per token: index into ``segments``."""
+        return self.enc.segment
 
     def summary(self, mask: str) -> str:
         """One line: tokens, supervised tokens, and their summed loss weight where some is below 1."""
@@ -48,10 +56,26 @@ class View:
         line = f"{total:,} tokens; --mask {mask} supervises {self.supervised:,}"
         return line + (f" (summed loss weight {self.weighted:,.4g})" if self.fractional else "")
 
+    def pieces(self) -> Iterator[tuple]:
+        """``(text, class name, supervised, loss weight)`` per token, in order, made piece by
+        piece of the text (the offsets of the label builder's tokenization: same pieces, same
+        tokens), so memory stays that of one piece."""
+        enc, sup = self.enc, self.enc.supervised(self.mask)
+        t = 0
+        for texts in _token_texts(enc.text, self.tokenizer):
+            k = slice(t, t + len(texts))
+            t += len(texts)
+            yield from zip(texts, [CLASS_NAMES[c] for c in enc.classes[k].tolist()], sup[k].tolist(),
+                           self.weights[enc.segment[k]].tolist())
+
 
 def views(records: Iterable[dict], tokenizer, renderer: str, mask: str, limit: int | None = 3,
           record_id: str | None = None) -> Iterator[View]:
-    """Views of the first ``limit`` records (or of the one whose id is ``record_id``)."""
+    """Views of the first ``limit`` records (or of the one whose id is ``record_id``). A
+    record over the per-record limit of `cag stats` (``accounting.MAX_RECORD_CHARS``) is an
+    error naming it, as there."""
+    from causal_agents.transcripts.accounting import check_record_size
+
     check_mode(mask)
     found = False
     for n, rec in enumerate(records):
@@ -60,35 +84,50 @@ def views(records: Iterable[dict], tokenizer, renderer: str, mask: str, limit: i
         if record_id is None and limit is not None and n >= limit:
             return
         found = True
+        check_record_size(rec)
         yield _view(rec, tokenizer, renderer, mask)
         if record_id is not None:
             return
     if record_id is not None and not found:
-        raise CagError(f"no transcript has id {record_id!r}")
+        raise CagError(f"no transcript has id {printable(record_id)!r}")
 
 
 def _view(rec: dict, tokenizer, renderer: str, mask: str) -> View:
     enc = encode_batch([rec], tokenizer, renderer)[0]
     sup = enc.supervised(mask)
-    # The offsets of the same tokenization the label builder made (one encode, no specials).
-    offsets = tokenizer._tokenizer.encode(enc.text, add_special_tokens=False).offsets
-    v = View(str(rec.get("id")), counts={c: [0, 0] for c in CLASS_NAMES},
-             segment_of=enc.segment.tolist(), segments=[_about(s) for s in rec["segments"]])
     # Each token's message weight (role headers belong to their message), not `trainable`,
     # which is also False at the first token (nothing precedes it to predict it from).
-    weights = [float(rec["segments"][k].get("weight", 1)) for k in enc.segment.tolist()]
-    end = 0
-    for t, (a, b) in enumerate(offsets):
-        # Tokens of one multi-byte character share its offsets: the first shows it.
-        text = enc.text[max(a, end):b] if b > end else ""
-        end = max(end, b)
-        cls = CLASS_NAMES[int(enc.classes[t])]
-        w = weights[t]
-        v.pieces.append((text, cls, bool(sup[t]), w))
-        v.counts[cls][0] += 1
-        v.counts[cls][1] += int(sup[t])
-        v.weighted += w if sup[t] else 0.0
+    weights = np.asarray([float(s.get("weight", 1)) for s in rec["segments"]] or [1.0], dtype=np.float64)
+    w = weights[enc.segment]
+    v = View(str(rec.get("id")), enc=enc, tokenizer=tokenizer, mask=mask, weights=weights,
+             segments=[_about(s) for s in rec["segments"]])
+    n = np.bincount(enc.classes, minlength=len(CLASS_NAMES))
+    k = np.bincount(enc.classes[sup], minlength=len(CLASS_NAMES))
+    v.counts = {c: [int(n[i]), int(k[i])] for i, c in enumerate(CLASS_NAMES)}
+    v.weighted = float(w[sup].sum())
+    v.fractional = bool(((w > 0) & (w < 1) & sup).any())
+    v.has_w0 = bool((w == 0).any())
     return v
+
+
+def _token_texts(text: str, tokenizer) -> Iterator[list[str]]:
+    """Each token's text, in order, a list per piece: the tokenization the label builder made
+    (no specials), computed in the same pieces (``pieces.piece_bounds``). Tokens of one
+    multi-byte character share its offsets: the first shows it, the others show nothing."""
+    from causal_agents.transcripts.pieces import added_index, piece_bounds, split_rule
+
+    backend = tokenizer._tokenizer
+    rule = split_rule(tokenizer)
+    cuts = piece_bounds(text, rule, added_index(tokenizer) if rule == "any" else ())
+    end = 0
+    for a, b in zip(cuts, cuts[1:]):
+        piece, out = text[a:b], []
+        end -= a  # in the piece's coordinates
+        for s, e in backend.encode(piece, add_special_tokens=False).offsets:
+            out.append(piece[max(s, end):e] if e > end else "")
+            end = max(end, e)
+        end += a
+        yield out
 
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}
@@ -108,31 +147,41 @@ def _about(seg: dict) -> str:
     return f"{seg['role']}{who}: {seg['gate']} (rule {seg.get('rule', 'tagged')})"
 
 
-def _tokens(v: View) -> str:
-    """The token spans, each segment's run inside one span whose tooltip says who wrote it."""
+def _tokens(v: View) -> Iterator[str]:
+    """The token spans, each segment's run inside one span whose tooltip says who wrote it,
+    in blocks of a few thousand tokens."""
     out, prev = [], None
-    for p, k in zip(v.pieces, v.segment_of):
+    for p, k in zip(v.pieces(), v.segment_of.tolist()):
         if k != prev:
             out.append(("</span>" if prev is not None else "")
-                       + f"<span class=\"seg\" title=\"{html.escape(v.segments[k])}\">")
+                       + f"<span class=\"seg\" title=\"{_esc(v.segments[k])}\">")
             prev = k
         out.append(_token(*p))
-    return "".join(out) + ("</span>" if prev is not None else "")
+        if len(out) >= 4096:
+            yield "".join(out)
+            out = []
+    yield "".join(out) + ("</span>" if prev is not None else "")
 
 
+def _esc(text: str) -> str:
+    """HTML-escaped, control characters shown as escapes (as on a terminal)."""
+    return html.escape(printable(text))
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a page repeats few (text, class, mark) combinations
 def _token(text: str, c: str, s: bool, w: float) -> str:
     """One token's span: class colour; bold underline if supervised (dashed below weight 1);
     struck through inside a weight-0 message; the weight as a tooltip where it is not 1."""
     flags = ("sup part" if 0 < w < 1 else "sup") if s else ("no w0" if w == 0 else "no")
     tip = f" title=\"loss weight {w:g}\"" if w != 1 else ""
-    return f"<span class=\"t {c} {flags}\"{tip}>{html.escape(text)}</span>"
+    return f"<span class=\"t {c} {flags}\"{tip}>{_esc(text)}</span>"
 
 
 def _legend(mask: str, vs: list[View]) -> str:
     extra = ""
     if any(v.fractional for v in vs):
         extra += "<span class=\"sup part\">supervised at a loss weight below 1</span>"
-    if any(w == 0 for v in vs for *_, w in v.pieces):
+    if any(v.has_w0 for v in vs):
         extra += "<span class=\"no w0\">in a weight-0 message (never supervised)</span>"
     return ("<p class=\"legend\">" + "".join(f"<span class=\"{c}\">&#9632; {c}</span>" for c in CLASS_NAMES)
             + f"<span class=\"sup\">supervised by --mask {mask}</span><span class=\"no\">not supervised</span>"
@@ -142,20 +191,24 @@ def _legend(mask: str, vs: list[View]) -> str:
 
 def to_html(vs: Iterable[View], mask: str, source: str) -> str:
     """One self-contained HTML page: legend, then each transcript's counts and tokens."""
+    return "".join(html_parts(vs, mask, source))
+
+
+def html_parts(vs: Iterable[View], mask: str, source: str) -> Iterator[str]:
+    """``to_html``'s page in parts, to be written as they come (memory: one block of tokens)."""
     vs = list(vs)
-    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>cag show: "
-             f"{html.escape(source)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>What --mask {mask} trains on</h1><p>{html.escape(source)}</p>", _legend(mask, vs)]
+    yield (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>cag show: "
+           f"{_esc(source)}</title><style>{_CSS}</style></head><body>"
+           f"<h1>What --mask {mask} trains on</h1><p>{_esc(source)}</p>" + _legend(mask, vs))
     for v in vs:
-        parts.append(f"<section class=\"transcript\" data-id=\"{html.escape(v.record_id)}\">"
-                     f"<h2>{html.escape(v.record_id)}</h2><p class=\"summary\">{html.escape(v.summary(mask))}</p>")
-        parts.append("<table><tr><th>class</th><th>tokens</th><th>supervised</th></tr>" + "".join(
+        yield (f"<section class=\"transcript\" data-id=\"{_esc(v.record_id)}\">"
+               f"<h2>{_esc(v.record_id)}</h2><p class=\"summary\">{_esc(v.summary(mask))}</p>")
+        yield ("<table><tr><th>class</th><th>tokens</th><th>supervised</th></tr>" + "".join(
             f"<tr class=\"{c}\"><td>{c}</td><td>{n:,}</td><td>{s:,}</td></tr>" for c, (n, s) in v.counts.items())
             + "</table><pre>")
-        parts.append(_tokens(v))
-        parts.append("</pre></section>")
-    parts.append("</body></html>\n")
-    return "".join(parts)
+        yield from _tokens(v)
+        yield "</pre></section>"
+    yield "</body></html>\n"
 
 
 def to_rich(v: View, mask: str):
@@ -163,11 +216,36 @@ def to_rich(v: View, mask: str):
     from rich.text import Text
 
     out = Text()
-    out.append(f"== {v.record_id}: {v.summary(mask)}\n", style="bold")
-    for text, c, s, w in v.pieces:
-        look = ("bold underline italic" if 0 < w < 1 else "bold underline") if s else ("dim strike" if w == 0 else "dim")
-        out.append(text, style=f"{RICH_STYLES[c]} {look}")
+    for part in rich_parts(v, mask):
+        out.append_text(part)
     return out
+
+
+def rich_parts(v: View, mask: str, block: int = 4096) -> Iterator:
+    """``to_rich``'s text in Rich ``Text`` blocks of ``block`` tokens, to be printed as they
+    come: the header first, then the tokens. Control characters from the data (in the id, in
+    a message) are shown as escapes (``errors.printable``), never sent to the terminal."""
+    from rich.text import Text
+
+    yield Text(f"== {printable(v.record_id, keep_newlines=False)}: {v.summary(mask)}\n", style="bold")
+    # Runs of tokens with one look are one span (the terminal shows no token boundaries).
+    out, k, run, prev = Text(), 0, [], None
+    for text, c, s, w in v.pieces():
+        look = (c, ("bold underline italic" if 0 < w < 1 else "bold underline") if s
+                else ("dim strike" if w == 0 else "dim"))
+        if look != prev:
+            if run:
+                out.append(printable("".join(run)), style=f"{RICH_STYLES[prev[0]]} {prev[1]}")
+            run, prev = [], look
+        run.append(text)
+        k += 1
+        if k >= block:
+            out.append(printable("".join(run)), style=f"{RICH_STYLES[prev[0]]} {prev[1]}")
+            yield out
+            out, k, run = Text(), 0, []
+    if run:
+        out.append(printable("".join(run)), style=f"{RICH_STYLES[prev[0]]} {prev[1]}")
+    yield out
 
 
 def legend(mask: str):

@@ -211,8 +211,12 @@ def _write(w, rec: dict, parquet: bool, on_error: str, on_reject, counts: TagCou
 def _unwritable(rec: dict, err: TypeError, on_error: str, on_reject, counts: TagCounts) -> None:
     """A tagged record the output cannot hold is a bad record like any other."""
     src = rec.get("source") or {}
-    e = InputError(f"a field holds a value JSON cannot represent ({err}); convert it to a string or number",
-                   **location(src))
+    if "Recursion limit" in str(err):  # orjson writes at most 254 levels of arrays and objects
+        e = InputError("a field nests arrays and objects deeper than the 254 levels a JSON output holds",
+                       **location(src))
+    else:
+        e = InputError(f"a field holds a value JSON cannot represent ({err}); convert it to a string or number",
+                       **location(src))
     if on_error == "fail":
         raise e
     counts.tagged -= 1
