@@ -45,38 +45,37 @@ ROLES = ("user", "assistant")
 # Block types only Anthropic's API has (OpenAI parts use text/image_url/input_audio/file).
 ONLY_ANTHROPIC = frozenset(["tool_use", "tool_result", "redacted_thinking", "server_tool_use", "document",
                             "search_result", "container_upload", "mcp_tool_use", "mcp_tool_result"])
-# Roles only OpenAI-style chat has (the Messages API has user and assistant only).
-OPENAI_ONLY_ROLES = frozenset(["tool", "function", "ipython"])
 # Keys that hold nothing the model reads as text (or secrets): dropped from rendered results.
 UNRENDERED = frozenset(["cache_control", "citations", "signature"])
 
 
 def matches(rec: dict) -> bool:
-    """A recorded response, or ``messages`` with an Anthropic-only shape. A message only
-    OpenAI-style chat has (roles tool/function/ipython, ``tool_calls``, ``tool_call_id``) before
-    any Anthropic-only block decides openai; a top-level ``system`` alone decides only when no
-    message has another OpenAI shape (a system role in the list, ``function_call``)."""
+    """A recorded response, or ``messages`` with an Anthropic-only shape. The Messages API has
+    only user and assistant messages, so the first message of another role (system, tool,
+    developer...) or with an OpenAI-only key (``tool_calls``, ``tool_call_id``,
+    ``function_call``) before any Anthropic-only block decides openai; a top-level ``system``
+    with plain user/assistant messages is anthropic."""
     if rec.get("type") == "message" and isinstance(rec.get("content"), list):
         return True
     msgs = rec.get("messages")
-    if not isinstance(msgs, list):
+    if type(msgs) is not list:
         return False
-    if _anthropic_tools(rec.get("tools")):
+    tools = rec.get("tools")
+    if type(tools) is list and _anthropic_tools(tools):
         return True
-    # Hot: every OpenAI record passes here. String contents cost one lookup, and the first
-    # message only OpenAI writes (a tool result turn, tool calls) ends the scan.
-    openai_shaped = False
+    # Hot: every OpenAI record passes here; most end at their first message (a system prompt).
     for m in msgs:
         if type(m) is not dict:
+            return False
+        role = m.get("role")
+        if role != "user" and role != "assistant":
             return False
         c = m.get("content")
         if type(c) is list and _anthropic_blocks(m):
             return True
-        role = m.get("role")
-        if role in OPENAI_ONLY_ROLES or "tool_calls" in m or "tool_call_id" in m:
+        if "tool_calls" in m or "tool_call_id" in m or "function_call" in m:
             return False
-        openai_shaped = openai_shaped or role not in ROLES or "function_call" in m
-    return isinstance(rec.get("system"), (str, list)) and not openai_shaped
+    return isinstance(rec.get("system"), (str, list))
 
 
 def _anthropic_tools(tools: Any) -> bool:
