@@ -32,7 +32,7 @@ def export(
     shard_rows: Annotated[int, typer.Option("--shard-rows", help="Rows per Parquet shard.")] = 50_000,
     minimal: Annotated[bool, typer.Option("--minimal", help="Only input_ids, attention_mask and labels (Axolotl's "
                                           "pre-tokenized format takes exactly these).")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output directory.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output directory that cag export wrote (anything else in it: refused, nothing deleted).")] = False,
     format: o.Format = None, self_: o.Selves = [], role_map: o.RoleMap = [], text_role: o.TextRoles = [],
     messages_key: o.MessagesKey = None, group_by_file: o.GroupByFile = False, demonstrations: o.Demonstrations = False,
     text_key: o.TextKey = None, branches: o.Branches = "last", redact: o.Redact = [],
@@ -66,6 +66,9 @@ def export(
                          max_length=max_length, truncate=truncate, shard_rows=shard_rows, minimal=minimal,
                          overwrite=overwrite, tag_options=tag_opts.as_dict())
     opts.check()
+    from causal_agents.formats.outputs import check_output_folder
+
+    check_output_folder("-o", output, inputs, replaced=True)  # before any work
     from tqdm import tqdm
 
     with tqdm(unit=" transcripts", desc="export", disable=None, leave=False) as bar:

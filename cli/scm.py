@@ -46,7 +46,7 @@ def _table(title: str, rows: list[tuple], headers: tuple) -> None:
 
 @scm_app.command("data")
 def data_cmd(
-    out: Annotated[str, typer.Option("-o", "--out", help="Output Parquet file.")],
+    out: Annotated[str, typer.Option("-o", "--out", help="Output Parquet file (.parquet).")],
     graph: Annotated[str, typer.Option(help="chain, fork, collider, er or scale_free.")] = _D.graph,
     k: Annotated[int, typer.Option("--k", help="Number of factors K (>= 2).")] = _D.k,
     n: Annotated[int, typer.Option("--n", help="Number of transitions.")] = _D.n,
@@ -65,8 +65,10 @@ def data_cmd(
 ) -> None:
     """Simulate a lagged SCM trajectory with a same-noise counterfactual per sample (Parquet)."""
     from causal_agents.cli.output import emit_json, info
+    from causal_agents.formats.io import check_outputs
     from causal_agents.scm.simulator import make_scm, simulate, targets_without, write_parquet
 
+    check_outputs({"-o": out}, extensions=(".parquet",))  # before any work
     scm = make_scm(graph, k, scm_seed=scm_seed, mechanism=mechanism, noise=noise, obs_noise=obs_noise,
                    edge_prob=edge_prob, expected_degree=expected_degree)
     targets = targets_without(hold_out_targets, k)
@@ -83,7 +85,7 @@ def data_cmd(
 @scm_app.command("train")
 def train_cmd(
     data: Annotated[str, typer.Argument(help="Parquet file from `cag scm data`.")],
-    out: Annotated[str, typer.Option("-o", "--out", help="Checkpoint file (.pt), written every epoch.")],
+    out: Annotated[str, typer.Option("-o", "--out", help="Checkpoint file (.pt), written every epoch; never the data file.")],
     model: Annotated[str, typer.Option(help=f"One of {', '.join(MODELS)} (own_factor: a graph-blind "
                                        "reference, an action moves only its own factor).")] = _M.model,
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = _T.epochs,
@@ -118,7 +120,7 @@ def train_cmd(
              "the masked first layer, mask = the Gumbel mask alone, as the original.")] = _M.structure_on,
     logit_init: Annotated[float, typer.Option(help="Initial adjacency logit (the original used 0).")] = _M.logit_init,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from --out if it exists.")] = False,
-    metrics: Annotated[Optional[str], typer.Option(help="Per-epoch metrics JSONL file.")] = None,
+    metrics: Annotated[Optional[str], typer.Option(help="Per-epoch metrics JSONL file (.jsonl).")] = None,
     threads: Annotated[int, typer.Option(help="torch CPU threads.")] = _T.threads,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (shown only on a terminal).")] = False,
     as_json: JsonOpt = False,
@@ -129,7 +131,11 @@ def train_cmd(
     from causal_agents.scm.train import train
 
     from causal_agents.scm.config import train_config
+    from causal_agents.formats.io import check_outputs
 
+    # before any work: the checkpoint and the metrics never replace the data or each other
+    check_outputs({"-o": out, "--metrics": metrics}, inputs=[data],
+                  extensions={"-o": (".pt",), "--metrics": (".jsonl",)})
     d, scm, _ = read_parquet(data)
     cfg = train_config(model, scm.k, cf_supervision=cf_supervision, cf_weight=cf_weight,
                        original_protocol=original_protocol, epochs=epochs, batch_size=batch_size, lr=lr,

@@ -9,13 +9,15 @@ import typer
 from causal_agents.cli import options as o
 from causal_agents.cli.output import info
 
+HTML_EXTENSIONS = (".html", ".htm")
+
 
 def show(inputs: o.Inputs,
          mask: Annotated[str, typer.Option("--mask", help="obs or do: the mask whose supervised tokens are marked.")] = "do",
          n: Annotated[int, typer.Option("-n", help="Show the first N transcripts.", min=1)] = 3,
          id_: Annotated[Optional[str], typer.Option("--id", help="Show only the transcript with this id.")] = None,
          html: Annotated[Optional[str], typer.Option(
-             "--html", help="Write one self-contained HTML page (legend, per-transcript counts) to this file.")] = None,
+             "--html", help="Write one self-contained HTML page (legend, per-transcript counts) to this file (.html or .htm).")] = None,
          tokenizer: o.Tokenizer = None, renderer: o.Renderer = "plain", format: o.Format = None,
          self_: o.Selves = [], role_map: o.RoleMap = [], text_role: o.TextRoles = [],
          messages_key: o.MessagesKey = None, group_by_file: o.GroupByFile = False,
@@ -36,6 +38,11 @@ def show(inputs: o.Inputs,
     if mask not in MODES:
         raise typer.BadParameter(f"expected obs or do, got {mask!r}", param_hint="--mask")
     get_renderer(renderer)
+    if html is not None:  # before any work: a page never replaces an input or a non-HTML file
+        from causal_agents.formats.io import check_outputs
+        from causal_agents.formats.outputs import input_files
+
+        check_outputs({"--html": html}, inputs=input_files(inputs), extensions=HTML_EXTENSIONS)
     opts = o.tag_options(self_, role_map, text_role, format, messages_key, group_by_file, demonstrations, text_key,
                          branches, redact)
     tok = load_tokenizer(tokenizer)

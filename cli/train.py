@@ -75,7 +75,7 @@ def train(
     save_every: Annotated[int, typer.Option("--save-every", help="Checkpoint every N optimizer steps (0: never).")] = D("save_every"),
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Stop after N steps, leaving a checkpoint to --resume from.")] = D("max_steps"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in --out (the result equals an uninterrupted run).")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished run in --out.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run in --out (deletes only what cag train wrote there; anything else stops it).")] = False,
     device: o.Device = D("device"),
     threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch (default: torch's choice).")] = D("threads"),
     parallel: Annotated[bool, typer.Option("--parallel/--sequential", help="With several masks on a CPU, train them in parallel processes, one thread each (same plan, same result).")] = False,
@@ -96,7 +96,14 @@ def train(
     Example: cag train truth.jsonl --mask both --out runs/truth
     """
     model = o.with_gguf(model, gguf_file)
+    from causal_agents.formats.outputs import check_output_folder
     from causal_agents.training.loop import prepare, train as run_train
+
+    from causal_agents.training.loop import check_out
+
+    # before any work: the run directory holds no input, and nothing in it stops the run
+    check_output_folder("--out", out, inputs)
+    check_out(out, parse_modes(mask), resume, overwrite)
     records, notes, tag_opts = _read(inputs, renderer, o.tag_options(self_, role_map, text_role, format, messages_key,
                                                                      group_by_file, demonstrations, text_key,
                                                                      branches, redact))

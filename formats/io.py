@@ -447,12 +447,13 @@ def is_special(path: str) -> bool:
 
 
 def check_outputs(outputs: dict[str, str | None], inputs: Iterable[str] = (),
-                  extensions: tuple[str, ...] = OUTPUT_EXTENSIONS) -> None:
+                  extensions: tuple[str, ...] | dict[str, tuple[str, ...]] = OUTPUT_EXTENSIONS) -> None:
     """Validate output paths before any work, so a bad one never costs a run or a file.
 
     ``outputs`` maps an option name (``-o``, ``--rejects``) to its path (None or ``-``:
     stdout, not checked). Each path needs a known extension (a FIFO or device node takes
     any name), a writable directory to land in, and must not be an input or another output.
+    ``extensions``: one tuple for every option, or a tuple per option name.
     """
     seen: dict[str, str] = {}
     ins = {_identity(p): p for p in inputs if p != STDIN and os.path.exists(p)}
@@ -461,15 +462,16 @@ def check_outputs(outputs: dict[str, str | None], inputs: Iterable[str] = (),
             continue
         if os.path.isdir(path):
             raise InputError(f"{opt} is a directory; expected a file", file=path)
-        special = is_special(path)
-        if not special and not path.endswith(extensions):
-            raise InputError(f"{opt}: unknown output type (expected {', '.join(extensions)}; "
-                             "extensions are case-sensitive)", file=path)
-        _check_parent(opt, path)
         ident = _identity(path)
-        if ident in ins:
+        if ident in ins:  # first: the one mistake that would cost data, named as such
             raise InputError(f"{opt} is also an input ({ins[ident]}); writing it would destroy the input",
                              file=path)
+        special = is_special(path)
+        exts = extensions[opt] if isinstance(extensions, dict) else extensions
+        if not special and not path.endswith(exts):
+            raise InputError(f"{opt}: unknown output type (expected {', '.join(exts)}; "
+                             "extensions are case-sensitive)", file=path)
+        _check_parent(opt, path)
         if ident in seen and not special:
             raise InputError(f"{opt} is the same file as {seen[ident]}", file=path)
         seen[ident] = opt

@@ -276,19 +276,25 @@ def test_torn_metrics_line_does_not_block_resume(tmp_path):
 
 
 def test_overwrite_leaves_nothing_of_the_old_run(tmp_path):
-    from causal_agents.training.rundir import RUN_MARKER, clear_run_dir
+    from causal_agents.errors import CagError
+    from causal_agents.formats.outputs import MANIFEST, claim
+    from causal_agents.training.rundir import COMMAND, RUN_MARKER, clear_run_dir
 
     run = tmp_path / "run"
+    names = (RUN_MARKER, "adapter_model.safetensors", "adapter_config.json", "base")
+    claim(str(run), names, COMMAND)  # listed before written, as a run does
     (run / "base").mkdir(parents=True)
     for name in (RUN_MARKER, "adapter_model.safetensors", "adapter_config.json", "base/model.safetensors"):
         (run / name).write_text("old")
     clear_run_dir(str(run))
-    assert os.listdir(run) == []
+    assert os.listdir(run) == [MANIFEST]
     other = tmp_path / "not-a-run"
     other.mkdir()
     (other / "mine.txt").write_text("keep")
-    clear_run_dir(str(other))  # a directory that holds no cag run is never emptied
-    assert (other / "mine.txt").exists()
+    (other / RUN_MARKER).write_text("{}")
+    with pytest.raises(CagError, match="mine.txt"):  # nothing proves cag wrote it: never emptied
+        clear_run_dir(str(other))
+    assert (other / "mine.txt").exists() and (other / RUN_MARKER).exists()
 
 
 def test_rerun_of_interrupted_train_refuses(cag, tmp_path):

@@ -26,8 +26,8 @@ from causal_agents.training.model import build_model, lr_lambda
 from causal_agents.training.guard import check_finite_weights, check_step, grad_norm
 from causal_agents.training.data import Prepared, collate, head_rows, plan_steps, prepare, step_supervision
 from causal_agents.training.loss import chunked_loss, head_parts
-from causal_agents.training.rundir import (METRICS_FILE, RUN_MARKER, MetricsWriter, clear_run_dir, has_progress,
-                                           is_complete,
+from causal_agents.training.rundir import (METRICS_FILE, RUN_MARKER, MetricsWriter, check_run_dir, claim_run_dir,
+                                           clear_run_dir, is_complete,
                                            latest_checkpoint, run_dir_for, save_checkpoint, save_final,
                                            truncate_metrics, unwrap)
 
@@ -91,25 +91,22 @@ def _train_modes(cfg, prep, plan, out, resume, overwrite, progress, log, device,
     for mode in cfg.modes:
         fp = cfg.fingerprint(mode, prep.digest[mode])
         run_dir = run_dir_for(out, mode, cfg.modes)
-        if is_complete(run_dir) and not overwrite:
-            if resume:
-                from causal_agents.formats.io import read_json
+        if is_complete(run_dir) and not overwrite and resume:
+            from causal_agents.formats.io import read_json
 
-                done = read_json(os.path.join(run_dir, RUN_MARKER))
-                if done.get("fingerprint") != fp:
-                    raise CagError(f"{run_dir} holds a finished run of a different config or data; "
-                                   "use another --out or --overwrite")
-                results[mode] = done
-                continue
-            raise CagError(f"{run_dir} already holds a finished run; use --resume to keep it, "
-                           "--overwrite to replace it, or another --out")
+            done = read_json(os.path.join(run_dir, RUN_MARKER))
+            if done.get("fingerprint") != fp:
+                raise CagError(f"{run_dir} holds a finished run of a different config or data; "
+                               "use another --out or --overwrite")
+            results[mode] = done
+            continue
+        if is_complete(run_dir) and not overwrite or rank == 0:
+            check_run_dir(run_dir, resume, overwrite)  # a finished run stops every rank
         if rank == 0:
-            if not overwrite and not resume and has_progress(run_dir):
-                raise CagError(f"{run_dir} holds an interrupted run; use --resume to continue it or "
-                               "--overwrite to start over (nothing was deleted)")
             if overwrite or not resume:
-                clear_run_dir(run_dir)
+                clear_run_dir(run_dir)  # only what the run's manifest lists
             os.makedirs(run_dir, exist_ok=True)
+            claim_run_dir(run_dir, world, adopt=resume)
         if world > 1:
             torch.distributed.barrier()
         if cfg.engine == "trl":
@@ -119,6 +116,13 @@ def _train_modes(cfg, prep, plan, out, resume, overwrite, progress, log, device,
         results[mode] = train_one(cfg, mode, prep, plan, run_dir, fp, device, dtype, rank, world, resume,
                                   progress and rank == 0, log, bar_position)
     return results
+
+
+def check_out(out: str, modes, resume: bool = False, overwrite: bool = False) -> None:
+    """The refusals of ``train`` for ``out`` (rundir.check_run_dir per mode), before any work:
+    the CLI calls it before reading and tokenizing; ``train`` checks again under its lock."""
+    for mode in modes:
+        check_run_dir(run_dir_for(out, mode, modes), resume, overwrite)
 
 
 def _train_parallel(cfg, prep, out, source, resume, overwrite, progress, log) -> dict:

@@ -17,6 +17,7 @@ import orjson
 RUN_MARKER = "cag_run.json"
 CONFIG_FILE = "cag_config.json"
 METRICS_FILE = "metrics.jsonl"
+BATCH_LOG = "batches.jsonl"  # --engine trl: the example indices of every micro-batch, in training order
 
 
 def run_dir_for(out: str, mode: str, modes) -> str:
@@ -29,35 +30,67 @@ def is_complete(run_dir: str) -> bool:
     return os.path.exists(os.path.join(run_dir, RUN_MARKER))
 
 
+COMMAND = "cag train"  # the writer named in a run directory's manifest (formats.outputs)
+
+
+def run_entries(world: int = 1) -> list[str]:
+    """What a run writes into its directory before the final model (listed in the manifest
+    before they exist, so a kill at any point leaves them provably cag's)."""
+    return [METRICS_FILE, "checkpoints", ".final.tmp", CONFIG_FILE, RUN_MARKER, "tensorboard", "wandb",
+            BATCH_LOG, *(f"batches-rank{r}.jsonl" for r in range(world) if world > 1)]
+
+
 def has_run(run_dir: str) -> bool:
-    """Whether ``run_dir`` holds anything of a cag run, finished or interrupted."""
-    return any(os.path.exists(os.path.join(run_dir, n)) for n in (RUN_MARKER, CONFIG_FILE, METRICS_FILE,
-                                                                    "checkpoints", ".final.tmp"))
+    """Whether ``run_dir`` holds anything of a cag run, finished or interrupted (an empty
+    metrics.jsonl included: a run killed before its first step)."""
+    from causal_agents.formats.outputs import read_manifest
+
+    if not os.path.isdir(run_dir):
+        return False
+    listed = (read_manifest(run_dir) or {}).get("entries", [])
+    return any(os.path.lexists(os.path.join(run_dir, n))
+               for n in (RUN_MARKER, CONFIG_FILE, METRICS_FILE, "checkpoints", ".final.tmp", *listed))
 
 
-def has_progress(run_dir: str) -> bool:
-    """An unfinished run with something to resume from (a checkpoint or logged steps)."""
-    return bool(latest_checkpoint(os.path.join(run_dir, "checkpoints"))) or (
-        os.path.exists(os.path.join(run_dir, METRICS_FILE))
-        and os.path.getsize(os.path.join(run_dir, METRICS_FILE)) > 0)
+def check_run_dir(run_dir: str, resume: bool, overwrite: bool) -> None:
+    """What stops a run before any work (CagError, nothing deleted): a finished run without
+    --resume or --overwrite; an interrupted one (anything of a run, even an empty metrics.jsonl)
+    without either; and, where the directory is to be emptied or started in, anything in it
+    that cag train did not write (its manifest lists what it wrote)."""
+    from causal_agents.errors import CagError
+    from causal_agents.formats.outputs import require_own
+
+    if is_complete(run_dir) and not overwrite:
+        if resume:
+            return
+        raise CagError(f"{run_dir} already holds a finished run; use --resume to keep it, "
+                       "--overwrite to replace it, or another --out")
+    if not overwrite and not resume and has_run(run_dir):
+        raise CagError(f"{run_dir} holds an interrupted run; use --resume to continue it or "
+                       "--overwrite to start over (nothing was deleted)")
+    if (overwrite or not resume) and os.path.lexists(run_dir):
+        require_own(run_dir, COMMAND, hint="use another --out")
 
 
 def clear_run_dir(run_dir: str) -> None:
     """Remove everything of a previous run from ``run_dir`` (model, adapter, tokenizer, base,
-    markers, metrics, checkpoints), so nothing old is ever read beside the new run. Only a
-    directory that holds a cag run is emptied; the lock file stays."""
-    from causal_agents.formats.runlock import LOCK_NAME
+    markers, metrics, checkpoints), so nothing old is ever read beside the new run. Only what
+    the run directory's manifest lists is deleted: anything else there (a file the user put
+    in, a run without a manifest) stops it first with one line naming it, nothing deleted."""
+    from causal_agents.formats.outputs import remove_owned
 
-    if not os.path.isdir(run_dir) or not has_run(run_dir):
-        return
-    for name in os.listdir(run_dir):
-        if name == LOCK_NAME:
-            continue
-        p = os.path.join(run_dir, name)
-        if os.path.isdir(p) and not os.path.islink(p):
-            shutil.rmtree(p)
-        else:
-            os.unlink(p)
+    remove_owned(run_dir, COMMAND, hint="use another --out")
+
+
+def claim_run_dir(run_dir: str, world: int = 1, adopt: bool = False) -> None:
+    """List what the run will write in ``run_dir``'s manifest before writing it; ``adopt``
+    (--resume): an unlisted metrics log, batch log or checkpoint folder there is the run being
+    continued; any other unlisted name in the way stops it."""
+    from causal_agents.formats.outputs import claim
+
+    names = run_entries(world)
+    progress = [n for n in names if n in (METRICS_FILE, "checkpoints") or n.startswith("batches")]
+    claim(run_dir, names, COMMAND, adopt=progress if adopt else ())
 
 
 class MetricsWriter:
@@ -168,6 +201,9 @@ def save_final(model, tokenizer, cfg, run_dir: str, summary: dict) -> None:
     else:
         model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    from causal_agents.formats.outputs import claim
+
+    claim(run_dir, os.listdir(tmp), COMMAND)  # listed before they land; a name in the way stops it
     for name in os.listdir(tmp):
         dst = os.path.join(run_dir, name)
         if os.path.isdir(dst):

@@ -26,9 +26,8 @@ import orjson
 
 from causal_agents.errors import CagError
 from causal_agents.training.guard import check_finite_weights, check_step
-from causal_agents.training.rundir import METRICS_FILE, MetricsWriter, save_final, truncate_metrics
+from causal_agents.training.rundir import BATCH_LOG, METRICS_FILE, MetricsWriter, save_final, truncate_metrics
 
-BATCH_LOG = "batches.jsonl"          # the example indices of every micro-batch, in training order
 FINGERPRINT_FILE = "cag_fingerprint.json"
 
 

@@ -36,6 +36,7 @@ META_FILE = "cag_export.json"
 SCHEMA_KEY = b"cag_export"        # Parquet footer key holding the same metadata as META_FILE
 EXPORT_VERSION = 1
 MAX_EXAMPLES = 20                 # refused ids listed in the metadata (all are counted)
+COMMAND = "cag export"            # the writer named in the output manifest (formats.outputs)
 
 
 @dataclass
@@ -259,15 +260,41 @@ def export_dataset(records, out_dir: str, opts: ExportOptions, tokenizer=None, p
     ``parquet``: ``train-NNNNN-of-MMMMM.parquet`` shards (`datasets.load_dataset(out_dir)`
     and `trl sft --dataset_name out_dir` read them). ``hf``: a `datasets.save_to_disk`
     DatasetDict with a ``train`` split (LLaMA-Factory's ``tokenized_path``). Raises CagError
-    if nothing is left to supervise, or ``out_dir`` exists and ``overwrite`` is off.
+    if nothing is left to supervise, if ``out_dir`` exists and ``overwrite`` is off, if it
+    holds anything a cag export did not write (its ``.cag-output`` manifest lists what it
+    wrote: nothing else is ever deleted), or if another process is exporting to it.
     """
     from causal_agents.transcripts.accounting import StatsOptions, compute_stats
     from causal_agents.transcripts.tokenizer import load_tokenizer
 
+    from causal_agents.formats.runlock import run_lock
+
     opts.check()
     out_dir = os.path.abspath(out_dir)
-    if os.path.exists(out_dir) and not opts.overwrite:
+    # one export per folder for its whole life: a second one stops at once (the lock file
+    # beside the folder, removed on the way out); the folder is checked again at the rename
+    with run_lock(out_dir, directory=False, what="output folder", remove=True):
+        _check_target(out_dir, opts.overwrite)
+        return _export(records, out_dir, opts, tokenizer, progress)
+
+
+def _check_target(out_dir: str, overwrite: bool) -> None:
+    """An existing ``out_dir`` is replaced only with ``overwrite`` and only if everything in it
+    is listed in the manifest cag export left there (formats.outputs); else CagError."""
+    from causal_agents.formats.outputs import require_own
+
+    if not os.path.lexists(out_dir):
+        return
+    if not overwrite:
         raise CagError(f"{out_dir} already exists; use --overwrite to replace it, or another -o")
+    require_own(out_dir, COMMAND, hint="use another -o")
+
+
+def _export(records, out_dir: str, opts: ExportOptions, tokenizer, progress) -> dict:
+    from causal_agents.formats.outputs import write_manifest
+    from causal_agents.transcripts.accounting import StatsOptions, compute_stats
+    from causal_agents.transcripts.tokenizer import load_tokenizer
+
     tok = tokenizer or load_tokenizer(opts.tokenizer)
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
@@ -290,7 +317,8 @@ def export_dataset(records, out_dir: str, opts: ExportOptions, tokenizer=None, p
             _to_hf(tmp, opts)
         with open(os.path.join(tmp, META_FILE), "wb") as f:
             f.write(orjson.dumps(meta, option=orjson.OPT_INDENT_2) + b"\n")
-        _commit(tmp, out_dir)
+        write_manifest(tmp, COMMAND, os.listdir(tmp))  # what a later --overwrite may delete
+        _commit(tmp, out_dir, opts.overwrite)
     except BaseException:
         shards.close(None)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -318,17 +346,20 @@ def _to_hf(folder: str, opts: ExportOptions) -> None:
     os.rmdir(os.path.join(folder, ".hf"))
 
 
-def _commit(tmp: str, out_dir: str) -> None:
-    """Move the finished export into place; an existing one (--overwrite) is moved aside first
-    and removed only once the new one is in place."""
+def _commit(tmp: str, out_dir: str, overwrite: bool) -> None:
+    """Move the finished export into place. ``out_dir`` is checked again first (a folder that
+    appeared while the export ran is never replaced without --overwrite and proof that cag
+    export wrote it); an existing one is moved aside and removed only once the new one is in
+    place."""
+    _check_target(out_dir, overwrite)
     old = None
-    if os.path.exists(out_dir):
+    if os.path.lexists(out_dir):
         old = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.", suffix=".old", dir=os.path.dirname(out_dir))
         os.rmdir(old)
         os.replace(out_dir, old)
     os.replace(tmp, out_dir)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True) if os.path.isdir(old) else os.unlink(old)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def read_metadata(path: str) -> dict:
