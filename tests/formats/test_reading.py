@@ -92,3 +92,8 @@ def test_a_rejected_session_names_its_file_and_line_not_the_adapters_working_for
     (rej,) = [orjson.loads(x) for x in (tmp_path / "out.jsonl.rejects.jsonl").read_bytes().splitlines()]
     assert rej["record"] is None and rej["source"]["file"] == str(tmp_path / "s.jsonl")
     assert "field 'message.content[0]': unknown content block {type: 'mystery'}" in rej["error"]
+
+
+def test_bad_branches_value_is_a_usage_error(cag):
+    code, out, err = cag("tag", SAMPLES / "claude_code_session.jsonl", "--branches", "first")
+    assert code == 2 and "--branches expects one of last, all, got 'first'" in err and out == b""
