@@ -31,7 +31,7 @@ def show(inputs: o.Inputs,
     """
     from causal_agents.transcripts.labels import MODES
     from causal_agents.transcripts.render import get_renderer
-    from causal_agents.transcripts.show import legend, to_html, to_rich, views
+    from causal_agents.transcripts.show import legend, views
     from causal_agents.transcripts.tagging import iter_tagged
     from causal_agents.transcripts.tokenizer import load_tokenizer
 

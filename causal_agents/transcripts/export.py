@@ -264,8 +264,6 @@ def export_dataset(records, out_dir: str, opts: ExportOptions, tokenizer=None, p
     holds anything a cag export did not write (its ``.cag-output`` manifest lists what it
     wrote: nothing else is ever deleted), or if another process is exporting to it.
     """
-    from causal_agents.transcripts.accounting import StatsOptions, compute_stats
-    from causal_agents.transcripts.tokenizer import load_tokenizer
 
     from causal_agents.formats.runlock import run_lock
 

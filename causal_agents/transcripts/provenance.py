@@ -35,7 +35,7 @@ from typing import Iterable
 from causal_agents.errors import InputError, UsageError, location
 import orjson
 
-from causal_agents.formats.adapters import (BY_NAME, DEFAULT_TEXT_ROLES, FORMATS, TRAIN_FLAGS, ReadOptions,
+from causal_agents.formats.adapters import (BY_NAME, DEFAULT_TEXT_ROLES, TRAIN_FLAGS, ReadOptions,
                                            detect_format, get, openai_message, plain_tool_calls, to_messages)
 from causal_agents.formats.adapters.base import BRANCHES
 from causal_agents.formats.adapters.openai import SWIFT_CALL_ROLE, read as read_openai
@@ -173,9 +173,12 @@ def gate_of(msg: dict, opts: TagOptions) -> tuple[str, str]:
         return ("agent", "self") if author in opts.selves else ("world", "other-author")
     if msg.get("written_by") == "agent":  # the format says the logged agent wrote it, whatever its slot
         return ("world", "demonstrations") if opts.demonstrations else ("agent", "format-author")
-    if msg["role"] == TOOLS_ROLE:  # tool schemas a format reads itself
+    role = msg["role"]
+    if role == TOOLS_ROLE:  # tool schemas a format reads itself
         return "context", "tools-field"
-    hit = _role_gate(msg["role"], opts)
+    # hot (every message of every transcript): the role's cached template holds its gate
+    tmpl = opts.segment_templates.get(role) or _template(role, opts)
+    hit = (tmpl["gate"], tmpl["rule"]) if tmpl is not None else _role_gate(role, opts)
     if hit is not None:
         return hit
     raise InputError(f"unknown role {msg['role']!r} (known: {', '.join(sorted(ROLE_DEFAULTS))}; "
@@ -194,12 +197,7 @@ def tag_record(rec: dict, loc: dict, opts: TagOptions, fmt: str | None = None) -
         if fmt is None:
             fmt, detected = detect_format(rec), True
         if fmt == "tagged":
-            out = _check_tagged(rec, loc)
-            if opts.redact:
-                from causal_agents.transcripts.redact import redact_record
-
-                redact_record(out, opts.redactor())
-            return out
+            return _redacted(_check_tagged(rec, loc), opts)
         spec = BY_NAME[fmt]
         if not detected and not spec.whole_file:
             fields = (key,) if key else (opts.text_key,) if fmt == "text" else spec.keys
@@ -234,8 +232,13 @@ def tag_record(rec: dict, loc: dict, opts: TagOptions, fmt: str | None = None) -
         meta = {**meta.pop("meta"), **meta}
     if key is None and spec.record_meta is not None:
         meta.update(spec.record_meta(rec))
-    out = {"id": rid if type(rid) is str else str(rid) if rid is not None else _default_id(loc),
-           "source": loc if len(loc) == 2 else _source(loc), "format": fmt, "segments": segments, "meta": meta}
+    return _redacted({"id": rid if type(rid) is str else str(rid) if rid is not None else _default_id(loc),
+                      "source": loc if len(loc) == 2 else _source(loc), "format": fmt, "segments": segments,
+                      "meta": meta}, opts)
+
+
+def _redacted(out: dict, opts: TagOptions) -> dict:
+    """A tagged record with ``--redact secrets`` applied (unchanged without it)."""
     if opts.redact:
         from causal_agents.transcripts.redact import redact_record
 
@@ -271,17 +274,7 @@ def _default_id(loc: dict) -> str:
 
 
 def _segment(m: dict, opts: TagOptions) -> dict:
-    # Hot (a segment per message of every transcript): a message that only its role decides
-    # takes its role's cached (gate, rule), as gate_of would decide them; anything else asks gate_of.
-    role = m["role"]
-    tmpl = None
-    if type(role) is str and role != TOOLS_ROLE and not m.get("provenance") and not m.get("demo") \
-            and m.get("written_by") != "agent" and not (opts.selves and m.get("author")):
-        tmpl = opts.segment_templates.get(role) or _template(role, opts)
-    if tmpl is not None:
-        gate, rule = tmpl["gate"], tmpl["rule"]
-    else:
-        gate, rule = gate_of(m, opts)
+    gate, rule = gate_of(m, opts)
     seg = {"role": m["role"], "author": m["author"], "text": m["text"], "gate": gate, "rule": rule,
            "weight": m["weight"]}
     for key in m.get("suspect") or ():

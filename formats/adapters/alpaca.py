@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from causal_agents.errors import InputError
 from causal_agents.formats.adapters.base import ReadOptions, msg, need_str, tname

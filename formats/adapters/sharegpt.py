@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from causal_agents.errors import InputError
 from causal_agents.formats.adapters.base import ReadOptions, author, msg, need_list, provenance, str_field, suspect_flags, weight

@@ -3,7 +3,6 @@ case-insensitively); lines before the first turn are the context paragraph."""
 
 from __future__ import annotations
 
-from typing import Any
 
 from causal_agents.errors import InputError
 from causal_agents.formats.adapters.base import ReadOptions, is_message_row, msg, tname

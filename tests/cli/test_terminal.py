@@ -3,7 +3,6 @@ message text) never reaches stderr or stdout with its control characters raw."""
 
 import json
 
-import pytest
 
 EVIL = "\x1b[2K\rtagged 1 of 1 records\x1b]52;c;aGVsbG8=\x07"
 RAW = ("\x1b", "\x07", "\x9b", "\r")

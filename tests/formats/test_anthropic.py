@@ -1,6 +1,5 @@
 """Anthropic Messages API requests and recorded responses, block by block (sample_data/anthropic_messages.jsonl)."""
 
-import orjson
 import pytest
 
 from conftest import SAMPLES

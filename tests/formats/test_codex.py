@@ -2,7 +2,6 @@
 sample, segment by segment; event_msg copies dropped; harness-injected user messages; the 2025
 layout; bad rows named by file:line."""
 
-import orjson
 import pytest
 
 from conftest import SAMPLES
