@@ -6,16 +6,7 @@ import os
 
 import pytest
 
-DATA = "sample_data/truth_dialogues.jsonl"
-FAST = ["--epochs", "1", "--batch-size", "4", "--no-progress", "--threads", "1"]
-
-try:
-    import trl  # noqa: F401
-    HAVE_TRL = True
-except ImportError:
-    HAVE_TRL = False
-
-ENGINES = ["cag", pytest.param("trl", marks=pytest.mark.skipif(not HAVE_TRL, reason="trl not installed"))]
+from engines import DATA, ENGINES, FAST
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -10,17 +10,8 @@ import pytest
 
 from causal_agents.cli.main import main
 
-DATA = "sample_data/truth_dialogues.jsonl"
-FAST = ["--epochs", "1", "--batch-size", "4", "--no-progress", "--threads", "1"]
-
-try:
-    import trl  # noqa: F401
-    HAVE_TRL = True
-except ImportError:
-    HAVE_TRL = False
-
 # The invariants hold on both engines: cag's own loop and TRL's SFTTrainer on the same plan.
-ENGINES = [pytest.param("cag"), pytest.param("trl", marks=pytest.mark.skipif(not HAVE_TRL, reason="trl not installed"))]
+from engines import DATA, ENGINES, FAST
 
 
 @pytest.fixture(params=ENGINES)
